@@ -1,0 +1,99 @@
+# nginfer: build, run and test. Plain make; see README.md.
+#   make            build the core library, the worker and the tests
+#   make run        install missing Debian packages, build, serve models/default.onnx on 127.0.0.1:8080
+#   make test       install test dependencies, build, run every test; ends with "N passed, N failed"
+#   make model      remake models/default.onnx from scikit-learn's diabetes data
+# Variables: MODEL=path.onnx PORT=8080 WORKERS=N CONFIG=conf/nginfer.cfg SANITIZE=1
+
+CC      ?= gcc
+OPT     ?= -O2
+CFLAGS  += -std=gnu11 -g $(OPT) -Wall -Wextra -Wno-unused-parameter -fno-strict-aliasing -pthread -MMD -MP
+LDLIBS_CORE = -lprotobuf-c -lopenblas -lm -pthread
+
+ifeq ($(SANITIZE),1)
+BUILD   ?= build/san
+CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDFLAGS += -fsanitize=address,undefined
+else
+BUILD   ?= build
+endif
+
+PROTO   ?= /usr/include/onnx/onnx.proto
+GEN      = $(BUILD)/gen
+CPPFLAGS += -I$(GEN) -Icore -I/usr/include/openblas
+
+CORE_SRC = $(wildcard core/*.c core/ops/*.c)
+CORE_OBJ = $(patsubst %.c,$(BUILD)/%.o,$(CORE_SRC)) $(GEN)/onnx.pb-c.o
+CORE_LIB = $(BUILD)/libnfcore.a
+
+APP_SRC  = $(filter-out fcgi/main.c,$(wildcard fcgi/*.c))
+APP_OBJ  = $(patsubst %.c,$(BUILD)/%.o,$(APP_SRC))
+WORKER   = $(BUILD)/nginfer-worker
+
+UNIT_SRC = $(wildcard tests/unit/test_*.c)
+UNIT_BIN = $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
+CONF_BIN = $(BUILD)/tests/nf-conformance
+
+PORT    ?=
+WORKERS ?=
+MODEL   ?=
+CONFIG  ?= conf/nginfer.cfg
+
+.PHONY: all run test deps deps-test model clean unit conformance e2e
+all: $(CORE_LIB) $(WORKER) $(UNIT_BIN) $(CONF_BIN)
+
+$(GEN)/onnx.pb-c.c $(GEN)/onnx.pb-c.h: $(PROTO)
+	@mkdir -p $(GEN)
+	cp $(PROTO) $(GEN)/onnx.proto
+	cd $(GEN) && protoc-c --c_out=. onnx.proto
+
+$(GEN)/onnx.pb-c.o: $(GEN)/onnx.pb-c.c
+	$(CC) $(CPPFLAGS) $(CFLAGS) -w -c -o $@ $<
+
+$(BUILD)/%.o: %.c $(GEN)/onnx.pb-c.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(CORE_LIB): $(CORE_OBJ)
+	rm -f $@
+	ar rcs $@ $^
+
+$(WORKER): $(BUILD)/fcgi/main.o $(APP_OBJ) $(CORE_LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ -lfcgi -ljson-c -lconfig $(LDLIBS_CORE)
+
+$(BUILD)/tests/%: tests/unit/%.c $(APP_OBJ) $(CORE_LIB) $(GEN)/onnx.pb-c.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(APP_OBJ) $(CORE_LIB) -ljson-c -lconfig $(LDLIBS_CORE)
+
+$(CONF_BIN): tests/conformance/runner.c $(CORE_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(CORE_LIB) $(LDLIBS_CORE)
+
+deps:
+	tools/deps.sh run
+
+deps-test:
+	tools/deps.sh test
+
+run: deps all
+	exec tools/nginfer-serve -c $(CONFIG) -b $(BUILD) $(if $(MODEL),-m $(MODEL)) $(if $(PORT),-p $(PORT)) $(if $(WORKERS),-w $(WORKERS))
+
+test: deps-test all
+	BUILD=$(BUILD) tests/run.sh
+
+unit: all
+	BUILD=$(BUILD) tests/run.sh unit
+
+conformance: all
+	BUILD=$(BUILD) tests/run.sh conformance
+
+e2e: all
+	BUILD=$(BUILD) tests/run.sh e2e
+
+model:
+	/usr/bin/python3 tools/make_default_model.py
+
+clean:
+	rm -rf build
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
