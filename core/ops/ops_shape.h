@@ -1,0 +1,1 @@
+/* hooks of core/ops/shape*.c */
