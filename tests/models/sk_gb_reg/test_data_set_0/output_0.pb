@@ -1,0 +1,1 @@
+ BvariableJ€õE:Ck"=CñmCk%óBô±#Cä :Cì•-Cg!ÛB¶À`CXšXCÃøTCõcmCó0C‹Ê	C‚ªËB9þßBF\ÇBµýâBLþB(CÀ3CTÄEC{˜¸BÿísCi>&CÑ|CM¼'C‚Chc,C)7ÅBõE:Czÿ9C

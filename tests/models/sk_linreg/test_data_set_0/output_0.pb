@@ -1,0 +1,1 @@
+BvariableJxßNCÅ,1C·C^šC!­4CA+?CÒ*;C8’BZ[C£xkCÆ¨HCÁWƒCnÓ+C^„C¨)ÅBşëB2¸ÉBeuCq0CxV?CRôBØPAC©¬BÆåyC¼`"C‚.C-¬*C€Cœ™"CÊUB

@@ -1,0 +1,1 @@
+BvariableJxŠ`C§§vCÉ0C8½©B^½Bp_&C1Ð®B€:|CwLWC,ƒC{×qC÷5kCÿ›éBB#C)[¶Bjˆ'C8² BÈCï©¯B%@¥BÀ¬zCD<Bº]dCUå‰CÏ†Cü³£BöMÛBÐµÚB­H¬B»ÆóB

@@ -1,0 +1,2 @@
+ BvariableJÄÄRCÉ≥-C°	C∏=‡BCyC¡Ü1Cˆf&CÅ≤÷BÒ
+QC@<yCkqC®~uC/“CV≈C,ªBÉ·B∂:òBµBT˘C&u	Cﬁ”9C’?DCUúBç|wCG.Cì9‡BÛä=CÆ@Cò"C∂B•/1CIH3C

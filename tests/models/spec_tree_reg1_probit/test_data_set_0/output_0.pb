@@ -1,0 +1,1 @@
+BvariableJQKÅ¾T}W¿‰„Ò?J}W?
