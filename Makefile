@@ -2,6 +2,7 @@
 #   make            build the core library, the worker and the tests
 #   make run        install missing Debian packages, build, serve models/default.onnx on 127.0.0.1:8080
 #   make test       install test dependencies, build, run every test; ends with "N passed, N failed"
+#   make bench      benchmark against Flask+gunicorn, ONNX Runtime and the nginx->FastCGI limit
 #   make model      remake models/default.onnx from scikit-learn's diabetes data
 # Variables: MODEL=path.onnx PORT=8080 WORKERS=N CONFIG=conf/nginfer.cfg SANITIZE=1
 
@@ -39,7 +40,7 @@ WORKERS ?=
 MODEL   ?=
 CONFIG  ?= conf/nginfer.cfg
 
-.PHONY: all run test deps deps-test model clean unit conformance e2e
+.PHONY: all run test deps deps-test model clean unit conformance e2e bench
 all: $(CORE_LIB) $(WORKER) $(UNIT_BIN) $(CONF_BIN)
 
 $(GEN)/onnx.pb-c.c $(GEN)/onnx.pb-c.h: $(PROTO)
@@ -89,6 +90,10 @@ conformance: all
 
 e2e: all
 	BUILD=$(BUILD) tests/run.sh e2e
+
+bench: all
+	tools/deps.sh bench
+	BUILD=$(BUILD) bench/run.sh
 
 model:
 	/usr/bin/python3 tools/make_default_model.py
