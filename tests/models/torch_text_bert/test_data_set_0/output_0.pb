@@ -1,0 +1,1 @@
+BprobabilitiesJ§7Q?d!;>

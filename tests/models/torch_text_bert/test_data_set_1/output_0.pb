@@ -1,0 +1,1 @@
+BprobabilitiesJ Ö®N?ªDE>bTW?t®">á'‡=o?Úk?+é§=
