@@ -1,7 +1,10 @@
 /*
  * optab.c: the operator table. One line per (domain, op, opset range),
- * with its prepare / infer / run hooks. nf__op_find() is called once per
- * node at load; the run loop never looks anything up.
+ * with its prepare / infer / run hooks. The range is of the opset the
+ * model imports for the op's domain: an op whose latest version is 1 keeps
+ * its meaning in every later opset until a new version replaces it.
+ * nf__op_find() is called once per node at load; the run loop never looks
+ * anything up.
  */
 #include <string.h>
 
@@ -14,12 +17,12 @@
 
 static const nf_opdef optab[] = {
     /* ai.onnx.ml: classic machine learning (ONNX-ML operators.md) */
-    OP(ML, "LinearClassifier", 1, 1, nf_op_linear_classifier),
-    OP(ML, "LinearRegressor", 1, 1, nf_op_linear_regressor),
-    OP(ML, "Normalizer", 1, 1, nf_op_normalizer),
-    OP(ML, "Scaler", 1, 1, nf_op_scaler),
-    OP(ML, "TreeEnsembleClassifier", 1, 3, nf_op_tree_classifier),
-    OP(ML, "TreeEnsembleRegressor", 1, 3, nf_op_tree_regressor),
+    OP(ML, "LinearClassifier", 1, 5, nf_op_linear_classifier),
+    OP(ML, "LinearRegressor", 1, 5, nf_op_linear_regressor),
+    OP(ML, "Normalizer", 1, 5, nf_op_normalizer),
+    OP(ML, "Scaler", 1, 5, nf_op_scaler),
+    OP(ML, "TreeEnsembleClassifier", 1, 4, nf_op_tree_classifier),
+    OP(ML, "TreeEnsembleRegressor", 1, 4, nf_op_tree_regressor),
     /* ai.onnx */
     OP(ONNX, "Cast", 1, 19, nf_op_cast),
     OP(ONNX, "Constant", 1, 19, nf_op_constant),
