@@ -31,6 +31,10 @@ APP_SRC  = $(filter-out fcgi/main.c,$(wildcard fcgi/*.c))
 APP_OBJ  = $(patsubst %.c,$(BUILD)/%.o,$(APP_SRC))
 WORKER   = $(BUILD)/nginfer-worker
 
+LAMBDA_SRC = $(wildcard fcgi/lambda/*.c)
+LAMBDA_OBJ = $(patsubst %.c,$(BUILD)/%.o,$(LAMBDA_SRC))
+LAMBDA   = $(BUILD)/nginfer-lambda
+
 UNIT_SRC = $(wildcard tests/unit/test_*.c)
 UNIT_BIN = $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 CONF_BIN = $(BUILD)/tests/nf-conformance
@@ -41,7 +45,7 @@ MODEL   ?=
 CONFIG  ?= conf/nginfer.cfg
 
 .PHONY: all run test deps deps-test model clean unit conformance e2e bench
-all: $(CORE_LIB) $(WORKER) $(UNIT_BIN) $(CONF_BIN)
+all: $(CORE_LIB) $(WORKER) $(UNIT_BIN) $(CONF_BIN) $(if $(LAMBDA_SRC),$(LAMBDA))
 
 $(GEN)/onnx.pb-c.c $(GEN)/onnx.pb-c.h: $(PROTO)
 	@mkdir -p $(GEN)
@@ -61,6 +65,9 @@ $(CORE_LIB): $(CORE_OBJ)
 
 $(WORKER): $(BUILD)/fcgi/main.o $(APP_OBJ) $(CORE_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ -lfcgi -ljson-c -lconfig $(LDLIBS_CORE)
+
+$(LAMBDA): $(LAMBDA_OBJ) $(APP_OBJ) $(CORE_LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ -ljson-c -lconfig $(LDLIBS_CORE)
 
 $(BUILD)/tests/%: tests/unit/%.c $(APP_OBJ) $(CORE_LIB) $(GEN)/onnx.pb-c.h
 	@mkdir -p $(dir $@)
@@ -100,5 +107,8 @@ model:
 
 clean:
 	rm -rf build
+
+# packaging targets of the deploy targets (make image, make lambda-zip)
+-include docker/docker.mk fcgi/lambda/lambda.mk
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
