@@ -144,7 +144,7 @@ static int compare(const nf_tensor *got, const nf_value *exp, double rtol, doubl
 
 static void run_test(const char *dir, const char *name)
 {
-    char path[4096], why[700];
+    char path[8192], why[700];
     double rtol = 1e-3, atol = 1e-7;
     snprintf(path, sizeof path, "%s/tolerance", dir);
     FILE *tf = fopen(path, "r");
