@@ -95,6 +95,14 @@ int nf_op_dropout_prepare(nf_model *m, nf_node *n, nf_err *err)
 
 int nf_op_dropout_infer(nf_model *m, nf_node *n, nf_err *err)
 {
+    /* opset 12+: training_mode (input 2) true means random dropping, which
+     * an inference server never wants; ratio 0 is still the identity */
+    nf_value *tm = nf_in(m, n, 2), *ratio = nf_in(m, n, 1);
+    if (tm != NULL && tm->size > 0 && ((uint8_t *)tm->data)[0]) {
+        double r = (ratio != NULL && ratio->size > 0) ? nf_get_f64(ratio->data, ratio->dtype, 0) : 0.5;
+        if (r != 0.0)
+            return nf_node_err(err, NF_EUNSUPPORTED, n, "training_mode = true with ratio %g (training is not supported)", r);
+    }
     int rc = nf_op_identity_infer(m, n, err);
     nf_value *x = nf_in(m, n, 0), *mask = nf_out(m, n, 1);
     if (rc == NF_OK && mask != NULL)
