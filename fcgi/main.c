@@ -236,10 +236,25 @@ int main(int argc, char **argv)
             r.body_len = body.len;
             nf_route(&app, &r, &resp);
         }
-        FCGX_FPrintF(req.out, "Status: %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n\r\n", resp.status,
-                     reason(resp.status), resp.content_type, resp.body ? resp.body->len : 0);
+        /* formatted here: libfcgi's own FCGX_FPrintF knows no %zu */
+        char head[256];
+        int hn = snprintf(head, sizeof head, "Status: %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n\r\n",
+                          resp.status, reason(resp.status), resp.content_type, resp.body ? resp.body->len : 0);
+        FCGX_PutStr(head, hn, req.out);
         if (resp.body && resp.body->len)
             FCGX_PutStr(resp.body->p, (int)resp.body->len, req.out);
+        /* r's strings point into req's params, which FCGX_Finish_r frees */
+        char m_buf[16], p_buf[256], a_buf[1024];
+        if (cfg.access_log) {
+            snprintf(m_buf, sizeof m_buf, "%s", r.method);
+            snprintf(p_buf, sizeof p_buf, "%s", r.path);
+            r.method = m_buf;
+            r.path = p_buf;
+            if (r.custom_attrs != NULL) {
+                snprintf(a_buf, sizeof a_buf, "%s", r.custom_attrs);
+                r.custom_attrs = a_buf;
+            }
+        }
         FCGX_Finish_r(&req);
         if (cfg.access_log)
             nf_log_access(&r, &resp, n_in, now_us() - t0);
