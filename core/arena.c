@@ -77,7 +77,8 @@ char *nf_arena_strndup(nf_arena *a, const char *s, size_t n)
 {
     char *p = nf_arena_alloc(a, n + 1);
     if (p != NULL) {
-        memcpy(p, s, n);
+        if (n > 0)
+            memcpy(p, s, n);
         p[n] = '\0';
     }
     return p;

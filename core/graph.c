@@ -88,7 +88,7 @@ int nf_value_set(nf_value *v, int dtype, int n_dims, const int64_t *dims, nf_err
         if (dims[i] < 0)
             return nf_err_set(err, NF_EMODEL, "tensor '%s': dimension %d is negative (%lld)", v->name, i,
                               (long long)dims[i]);
-        if (dims[i] > 0 && c > limit / dims[i])
+        if (dims[i] > limit || (dims[i] > 0 && c > limit / dims[i]))
             return nf_err_set(err, NF_EMODEL, "tensor '%s': shape too large (dimension %d is %lld)", v->name, i,
                               (long long)dims[i]);
         c *= dims[i];
