@@ -88,6 +88,9 @@ static const char *trim(const char *s, size_t *n)
     return s;
 }
 
+/* route-local: a Content-Type whose body is sniffed (see body_format) */
+#define NF_FMT_FORM 100
+
 static int media_eq(const char *s, size_t n, const char *type)
 {
     return strlen(type) == n && strncasecmp(s, type, n) == 0;
@@ -108,7 +111,22 @@ static int body_format(const char *ct)
     if (media_eq(s, n, "application/jsonlines") || media_eq(s, n, "application/jsonl") ||
         media_eq(s, n, "application/x-jsonlines"))
         return NF_FMT_JSONL;
+    /* `curl -d '{...}'` labels every body form-urlencoded; a form body
+     * never starts with '{' or '[', so such a body is read as JSON (see
+     * body_sniff) rather than refused */
+    if (media_eq(s, n, "application/x-www-form-urlencoded"))
+        return NF_FMT_FORM;
     return 0;
+}
+
+/* For NF_FMT_FORM: JSON when the body's first non-blank byte opens an
+ * object or array, else 0 (415). */
+static int body_sniff(const char *body, size_t len)
+{
+    size_t i = 0;
+    while (i < len && (body[i] == ' ' || body[i] == '\t' || body[i] == '\r' || body[i] == '\n'))
+        i++;
+    return (i < len && (body[i] == '{' || body[i] == '[')) ? NF_FMT_JSON : 0;
 }
 
 /* Response format from Accept (RFC 9110 12.5.1): each offered type gets the
@@ -200,6 +218,8 @@ static void invoke(nf_app *app, const nf_req *req, nf_resp *resp)
         return;
     }
     int fmt = body_format(req->content_type);
+    if (fmt == NF_FMT_FORM)
+        fmt = body_sniff(req->body ? req->body : "", req->body_len);
     if (!fmt) {
         nf_resp_error(app, resp, 415, "unsupported_media_type",
                       "content type '%.100s' is not supported; use application/json, text/csv or application/jsonlines",
