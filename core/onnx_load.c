@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -553,6 +554,52 @@ static void dir_of(const char *path, char *dir, size_t cap)
         snprintf(dir, cap, "%.*s", (int)(slash - path), path);
 }
 
+/* protobuf-c allocates every repeated field, string and sub-message of
+ * the unpacked model separately (a tree model: one string per node mode);
+ * a bump allocator makes those allocations a pointer increment and the
+ * free one pass over a few large chunks. The unpacked message lives only
+ * while build_model copies what it keeps. */
+typedef struct pb_chunk {
+    struct pb_chunk *next;
+    size_t used, cap;
+    max_align_t data[];
+} pb_chunk;
+
+static void *pb_alloc(void *data, size_t size)
+{
+    pb_chunk **head = data;
+    size = (size + 15) & ~(size_t)15;
+    pb_chunk *c = *head;
+    if (c == NULL || c->cap - c->used < size) {
+        size_t cap = size > (1u << 20) ? size : (1u << 20);
+        c = malloc(sizeof *c + cap);
+        if (c == NULL)
+            return NULL;
+        c->used = 0;
+        c->cap = cap;
+        c->next = *head;
+        *head = c;
+    }
+    void *p = (char *)c->data + c->used;
+    c->used += size;
+    return p;
+}
+
+static void pb_free(void *data, void *p)
+{
+    (void)data;
+    (void)p; /* all at once in pb_release */
+}
+
+static void pb_release(pb_chunk *c)
+{
+    while (c != NULL) {
+        pb_chunk *next = c->next;
+        free(c);
+        c = next;
+    }
+}
+
 static int load_common(const void *buf, size_t len, const char *path, const char *dir, const nf_opts *opts,
                        nf_model **out, nf_err *err)
 {
@@ -571,13 +618,16 @@ static int load_common(const void *buf, size_t len, const char *path, const char
     rc = nf__wire_check(buf, len, err);
     if (rc != NF_OK)
         goto fail;
-    Onnx__ModelProto *mp = onnx__model_proto__unpack(NULL, len, buf);
+    pb_chunk *chunks = NULL;
+    ProtobufCAllocator al = {.alloc = pb_alloc, .free = pb_free, .allocator_data = &chunks};
+    Onnx__ModelProto *mp = onnx__model_proto__unpack(&al, len, buf);
     if (mp == NULL) {
+        pb_release(chunks);
         rc = nf_err_set(err, NF_EMODEL, "not a valid ONNX model (protobuf decoding failed)");
         goto fail;
     }
     rc = build_model(m, mp, dir, err);
-    onnx__model_proto__free_unpacked(mp, NULL);
+    pb_release(chunks);
     if (rc != NF_OK)
         goto fail;
     rc = nf__graph_finish(m, err);
