@@ -21,7 +21,7 @@ endif
 
 PROTO   ?= /usr/include/onnx/onnx.proto
 GEN      = $(BUILD)/gen
-CPPFLAGS += -I$(GEN) -Icore -I/usr/include/openblas
+CPPFLAGS += -I$(GEN) -Icore
 
 CORE_SRC = $(wildcard core/*.c core/ops/*.c)
 CORE_OBJ = $(patsubst %.c,$(BUILD)/%.o,$(CORE_SRC)) $(GEN)/onnx.pb-c.o
