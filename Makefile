@@ -47,7 +47,7 @@ CONFIG  ?= conf/nginfer.cfg
 .PHONY: all run test deps deps-test model clean unit conformance e2e bench
 all: $(CORE_LIB) $(WORKER) $(UNIT_BIN) $(CONF_BIN) $(if $(LAMBDA_SRC),$(LAMBDA))
 
-$(GEN)/onnx.pb-c.c $(GEN)/onnx.pb-c.h: $(PROTO)
+$(GEN)/onnx.pb-c.c $(GEN)/onnx.pb-c.h &: $(PROTO)
 	@mkdir -p $(GEN)
 	cp $(PROTO) $(GEN)/onnx.proto
 	cd $(GEN) && protoc-c --c_out=. onnx.proto
