@@ -180,6 +180,14 @@ int nf__graph_finish(nf_model *m, nf_err *err); /* topo sort, prepare, fold */
 int nf__run_node(nf_model *m, nf_node *n, nf_err *err);
 void nf__plans_free(nf_model *m);
 int nf__wire_check(const void *buf, size_t len, nf_err *err);
+/* nf__wire_check plus a rewrite: out (len + 16 bytes, separate or exactly
+ * buf - 32) gets the same message with runs of unpacked repeated scalars
+ * packed, *out_len its size (wire.c). */
+int nf__wire_pack(const void *buf, size_t len, void *out, size_t *out_len, nf_err *err);
+/* True when attribute name of a node (domain, op) is read only by its
+ * kernel's prepare, never after: the loader lends such INTS / FLOATS from
+ * the unpacked message and empties them once prepare is done (ml_trees.c). */
+bool nf__attr_prepare_only(const char *domain, const char *op, const char *name);
 int nf__tensor_read_pb(const void *buf, size_t len, nf_arena *a, nf_value *v, nf_err *err);
 
 /* A numeric element read as double / written from double (for generic

@@ -4,11 +4,17 @@
  *
  * Everything the IR keeps is copied into the model arena, so the unpacked
  * message and the file bytes are freed before nf_model_load returns: the
- * weights are stored once. No kernels here, no HTTP.
+ * weights are stored once. The exception, attributes only a kernel's
+ * prepare reads (a tree ensemble's node arrays), are lent from the
+ * unpacked message until prepare is done, then emptied. No kernels here,
+ * no HTTP.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <math.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -58,10 +64,48 @@ static void map_put(name_map *mp, int idx)
 
 /* ---- tensors ------------------------------------------------------------- */
 
-/* Reads external data for t into dst (nbytes). Only files inside dir, by a
- * relative path with no "..", no symlink, are accepted (ONNX
- * ExternalData.md: location is relative to the model's directory). */
-static int read_external(const TensorProto *t, const char *dir, void *dst, size_t nbytes,
+/* Opens loc (relative, no "..") under dir following no symlink: every
+ * component is opened with O_NOFOLLOW, since O_NOFOLLOW on the whole path
+ * guards only the last one and "lnk/passwd", lnk -> /etc, would read
+ * outside dir. Returns an fd or -1 with errno set (ELOOP for a symlink). */
+static int open_beneath(const char *dir, const char *loc)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    for (const char *s = loc; fd >= 0;) {
+        size_t n = strcspn(s, "/");
+        bool last = s[n] == '\0';
+        if (n == 0 && !last) { /* "a//b" */
+            s++;
+            continue;
+        }
+        char part[NAME_MAX + 1];
+        if (n > NAME_MAX) {
+            close(fd);
+            errno = ENAMETOOLONG;
+            return -1;
+        }
+        memcpy(part, s, n);
+        part[n] = '\0';
+        int next = openat(fd, part, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | (last ? 0 : O_DIRECTORY));
+        struct stat st;
+        if (next < 0 && errno == ENOTDIR && fstatat(fd, part, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode))
+            errno = ELOOP; /* a symlinked directory: say so, as for the last component */
+        int e = errno;
+        close(fd);
+        errno = e;
+        if (last)
+            return next;
+        fd = next;
+        s += n + 1;
+    }
+    return -1;
+}
+
+/* Reads external data for t into v->data (nbytes, allocated in a once the
+ * file is known to hold them). Only files inside dir, by a relative path
+ * with no "..", no symlink, are accepted (ONNX ExternalData.md: location
+ * is relative to the model's directory). */
+static int read_external(const TensorProto *t, const char *dir, nf_arena *a, nf_value *v, size_t nbytes,
                          const char *what, nf_err *err)
 {
     const char *loc = NULL;
@@ -85,20 +129,22 @@ static int read_external(const TensorProto *t, const char *dir, void *dst, size_
         return nf_err_set(err, NF_EMODEL, "%s: external data location '%s' is outside the model directory", what, loc);
     if (off < 0 || (len >= 0 && (size_t)len != nbytes))
         return nf_err_set(err, NF_EMODEL, "%s: external data length %lld, expected %zu bytes", what, len, nbytes);
-    char path[PATH_MAX];
-    if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, loc) >= sizeof path)
-        return nf_err_set(err, NF_EMODEL, "%s: external data path too long", what);
-    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    int fd = open_beneath(dir, loc);
+    if (fd < 0 && errno == ELOOP)
+        return nf_err_set(err, NF_EMODEL, "%s: external data location '%s' is or passes through a symbolic link", what,
+                          loc);
     if (fd < 0)
         return nf_err_set(err, NF_EIO, "%s: external data '%s': %s", what, loc, strerror(errno));
     struct stat st;
     int rc = NF_OK;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (unsigned long long)st.st_size < (unsigned long long)off + nbytes) {
         rc = nf_err_set(err, NF_EMODEL, "%s: external data '%s' is shorter than offset %lld + %zu bytes", what, loc, off, nbytes);
+    } else if ((v->data = nf_arena_alloc(a, nbytes)) == NULL) {
+        rc = nf_err_set(err, NF_ENOMEM, "%s: out of memory for %zu bytes", what, nbytes);
     } else {
         size_t done = 0;
         while (done < nbytes) {
-            ssize_t r = pread(fd, (char *)dst + done, nbytes - done, off + (off_t)done);
+            ssize_t r = pread(fd, (char *)v->data + done, nbytes - done, off + (off_t)done);
             if (r <= 0) {
                 rc = nf_err_set(err, NF_EIO, "%s: reading external data '%s': %s", what, loc,
                                 r < 0 ? strerror(errno) : "unexpected end of file");
@@ -118,6 +164,20 @@ static int read_external(const TensorProto *t, const char *dir, void *dst, size_
                               (size_t)(n_have), (long long)count);                                   \
     } while (0)
 
+/* Elements in the typed field that holds dtype's data (onnx.proto,
+ * TensorProto: which *_data field carries which type). */
+static size_t typed_count(const TensorProto *t, int dtype)
+{
+    switch (dtype) {
+    case NF_DT_STRING: return t->n_string_data;
+    case NF_DT_FLOAT: return t->n_float_data;
+    case NF_DT_DOUBLE: return t->n_double_data;
+    case NF_DT_INT64: return t->n_int64_data;
+    case NF_DT_UINT32: case NF_DT_UINT64: return t->n_uint64_data;
+    default: return t->n_int32_data; /* int32, int16, int8, uint16, uint8, bool, float16 */
+    }
+}
+
 /* Converts a TensorProto into v (data copied into arena a). what names the
  * tensor in messages. dir: model directory for external data (or NULL). */
 static int tensor_convert(const TensorProto *t, nf_arena *a, const char *dir, nf_value *v,
@@ -136,18 +196,27 @@ static int tensor_convert(const TensorProto *t, nf_arena *a, const char *dir, nf
         return nf_err_set(err, NF_EMODEL, "%s: %s", what, e2.msg);
     int64_t count = v->size;
     size_t nbytes = (size_t)count * esz;
-    v->data = nf_arena_alloc(a, nbytes);
-    if (v->data == NULL)
-        return nf_err_set(err, NF_ENOMEM, "%s: out of memory for %zu bytes", what, nbytes);
     v->shape_known = true;
 
     if (t->has_data_location && t->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL) {
         if (dtype == NF_DT_STRING)
             return nf_err_set(err, NF_EUNSUPPORTED, "%s: external string data is not supported", what);
-        return read_external(t, dir, v->data, nbytes, what, err);
+        return read_external(t, dir, a, v, nbytes, what, err);
     }
+    /* the data must fit the shape before the shape's bytes are allocated
+     * (and zeroed): a 90-byte file declaring [2^31] floats and no data must
+     * not cost 8 GB */
+    if (dtype != NF_DT_STRING && t->has_raw_data) {
+        if (t->raw_data.len != nbytes)
+            return nf_err_set(err, NF_EMODEL, "%s: raw_data has %zu bytes, shape and type need %zu", what,
+                              t->raw_data.len, nbytes);
+    } else {
+        CHECK_COUNT(typed_count(t, dtype));
+    }
+    v->data = nf_arena_alloc(a, nbytes);
+    if (v->data == NULL)
+        return nf_err_set(err, NF_ENOMEM, "%s: out of memory for %zu bytes", what, nbytes);
     if (dtype == NF_DT_STRING) {
-        CHECK_COUNT(t->n_string_data);
         char **s = v->data;
         for (int64_t i = 0; i < count; i++) {
             s[i] = nf_arena_strndup(a, (const char *)t->string_data[i].data, t->string_data[i].len);
@@ -158,32 +227,25 @@ static int tensor_convert(const TensorProto *t, nf_arena *a, const char *dir, nf
     }
     if (t->has_raw_data) {
         /* raw_data is little-endian (onnx.proto); so is every host we build for */
-        if (t->raw_data.len != nbytes)
-            return nf_err_set(err, NF_EMODEL, "%s: raw_data has %zu bytes, shape and type need %zu", what,
-                              t->raw_data.len, nbytes);
         if (nbytes)
             memcpy(v->data, t->raw_data.data, nbytes);
         return NF_OK;
     }
     switch (dtype) {
     case NF_DT_FLOAT:
-        CHECK_COUNT(t->n_float_data);
         if (nbytes)
             memcpy(v->data, t->float_data, nbytes);
         break;
     case NF_DT_DOUBLE:
-        CHECK_COUNT(t->n_double_data);
         if (nbytes)
             memcpy(v->data, t->double_data, nbytes);
         break;
     case NF_DT_INT64:
-        CHECK_COUNT(t->n_int64_data);
         if (nbytes)
             memcpy(v->data, t->int64_data, nbytes);
         break;
     case NF_DT_UINT32:
     case NF_DT_UINT64:
-        CHECK_COUNT(t->n_uint64_data);
         for (int64_t i = 0; i < count; i++) {
             if (dtype == NF_DT_UINT32)
                 ((uint32_t *)v->data)[i] = (uint32_t)t->uint64_data[i];
@@ -192,7 +254,6 @@ static int tensor_convert(const TensorProto *t, nf_arena *a, const char *dir, nf
         }
         break;
     default: /* int32, int16, int8, uint16, uint8, bool, float16: in int32_data */
-        CHECK_COUNT(t->n_int32_data);
         for (int64_t i = 0; i < count; i++) {
             int32_t x = t->int32_data[i];
             switch (esz) {
@@ -253,13 +314,94 @@ static int decl_type(nf_value *v, const Onnx__ValueInfoProto *vi, const char *ro
             }
             v->decl_dims[d] = x;
         }
+        /* every dim fits, their product may not: refuse at load a shape
+         * no tensor can have (nf_value_set's bound, dynamic dims as 1)
+         * rather than at every request */
+        int64_t dims[NF_MAX_DIMS];
+        for (int d = 0; d < v->decl_n_dims; d++)
+            dims[d] = v->decl_dims[d] < 0 ? 1 : v->decl_dims[d];
+        nf_value probe = {.name = v->name};
+        nf_err e2;
+        int dt = nf_dtype_size(v->decl_dtype) ? v->decl_dtype : NF_DT_UINT8;
+        if (nf_value_set(&probe, dt, v->decl_n_dims, dims, &e2) != NF_OK)
+            return nf_err_set(err, NF_EMODEL, "graph %s '%s': %s", role, v->name, e2.msg);
     }
     return NF_OK;
 }
 
 /* ---- attributes ------------------------------------------------------------ */
+
+/* Copies n strings into arena a (NUL-terminated). A string equal to one of
+ * the last few distinct ones shares that copy: attribute strings are
+ * read-only, and a tree ensemble's nodes_modes is one string per node
+ * (50k+) with two or three values, which would otherwise cost an arena
+ * allocation (64 bytes, zeroed) each. */
+static int strings_copy(nf_arena *a, const ProtobufCBinaryData *src, size_t n, char **out)
+{
+    enum { N_RECENT = 4 };
+    const char *recent[N_RECENT];
+    size_t recent_len[N_RECENT], n_recent = 0, next = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *s = (const char *)src[i].data;
+        size_t len = src[i].len, j = 0;
+        while (j < n_recent && !(recent_len[j] == len && (len == 0 || memcmp(recent[j], s, len) == 0)))
+            j++;
+        if (j < n_recent) {
+            out[i] = (char *)recent[j];
+            continue;
+        }
+        out[i] = nf_arena_strndup(a, s, len);
+        if (out[i] == NULL)
+            return NF_ENOMEM;
+        recent[next] = out[i];
+        recent_len[next] = len;
+        next = (next + 1) % N_RECENT;
+        if (n_recent < N_RECENT)
+            n_recent++;
+    }
+    return NF_OK;
+}
+
+/* Attribute arrays lent from the unpacked message instead of copied (see
+ * attr_convert); lent_return empties them before the message is freed. */
+typedef struct lent_list {
+    nf_attr **at;
+    size_t n, cap;
+} lent_list;
+
+static int lent_add(lent_list *l, nf_attr *at)
+{
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? 2 * l->cap : 16;
+        nf_attr **p = realloc(l->at, cap * sizeof *p);
+        if (p == NULL)
+            return NF_ENOMEM;
+        l->at = p;
+        l->cap = cap;
+    }
+    l->at[l->n++] = at;
+    return NF_OK;
+}
+
+static void lent_return(lent_list *l)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        l->at[i]->n = 0;
+        l->at[i]->ints = NULL;
+        l->at[i]->floats = NULL;
+    }
+    free(l->at);
+    memset(l, 0, sizeof *l);
+}
+
+/* Converts one attribute into at (strings, arrays and tensors copied into
+ * the model arena). With lent != NULL the attribute is one only its
+ * kernel's prepare reads (nf__attr_prepare_only): INTS and FLOATS then
+ * point into the unpacked message, which outlives prepare, and are
+ * emptied after it: a tree ensemble's node arrays (megabytes) are read
+ * once to build the kernel's own layout and never copied. */
 static int attr_convert(nf_model *m, const Onnx__AttributeProto *ap, nf_attr *at, const char *node_name,
-                        const char *dir, nf_err *err)
+                        const char *dir, lent_list *lent, nf_err *err)
 {
     nf_arena *a = &m->arena;
     at->name = nf_arena_strdup(a, ap->name ? ap->name : "");
@@ -279,6 +421,12 @@ static int attr_convert(nf_model *m, const Onnx__AttributeProto *ap, nf_attr *at
         break;
     case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOATS:
         at->n = (int64_t)ap->n_floats;
+        if (lent != NULL && ap->n_floats > 0) {
+            at->floats = ap->floats;
+            if (lent_add(lent, at) != NF_OK)
+                return nf_err_set(err, NF_ENOMEM, "out of memory");
+            break;
+        }
         at->floats = nf_arena_alloc(a, ap->n_floats * sizeof(float));
         if (at->floats == NULL)
             return nf_err_set(err, NF_ENOMEM, "out of memory");
@@ -287,6 +435,12 @@ static int attr_convert(nf_model *m, const Onnx__AttributeProto *ap, nf_attr *at
         break;
     case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS:
         at->n = (int64_t)ap->n_ints;
+        if (lent != NULL && ap->n_ints > 0) {
+            at->ints = ap->ints;
+            if (lent_add(lent, at) != NF_OK)
+                return nf_err_set(err, NF_ENOMEM, "out of memory");
+            break;
+        }
         at->ints = nf_arena_alloc(a, ap->n_ints * sizeof(int64_t));
         if (at->ints == NULL)
             return nf_err_set(err, NF_ENOMEM, "out of memory");
@@ -298,11 +452,8 @@ static int attr_convert(nf_model *m, const Onnx__AttributeProto *ap, nf_attr *at
         at->strings = nf_arena_alloc(a, (ap->n_strings + 1) * sizeof(char *));
         if (at->strings == NULL)
             return nf_err_set(err, NF_ENOMEM, "out of memory");
-        for (size_t i = 0; i < ap->n_strings; i++) {
-            at->strings[i] = nf_arena_strndup(a, (const char *)ap->strings[i].data, ap->strings[i].len);
-            if (at->strings[i] == NULL)
-                return nf_err_set(err, NF_ENOMEM, "out of memory");
-        }
+        if (strings_copy(a, ap->strings, ap->n_strings, at->strings) != NF_OK)
+            return nf_err_set(err, NF_ENOMEM, "out of memory");
         break;
     case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__TENSOR: {
         if (ap->t == NULL)
@@ -355,7 +506,7 @@ static int new_value(nf_model *m, name_map *mp, const char *name, int kind, cons
     return idx;
 }
 
-static int build_model(nf_model *m, const Onnx__ModelProto *mp, const char *dir, nf_err *err)
+static int build_model(nf_model *m, const Onnx__ModelProto *mp, const char *dir, lent_list *lent, nf_err *err)
 {
     nf_arena *a = &m->arena;
     const Onnx__GraphProto *g = mp->graph;
@@ -482,7 +633,9 @@ static int build_model(nf_model *m, const Onnx__ModelProto *mp, const char *dir,
             return nf_err_set(err, NF_EMODEL, "node %zu ('%s') has no op_type", k, n->name);
         n->opset = opset_of(mp, n->domain);
         for (size_t j = 0; j < np->n_attribute; j++) {
-            int rc = attr_convert(m, np->attribute[j], &n->attrs[j], n->name, dir, err);
+            const char *an = np->attribute[j]->name ? np->attribute[j]->name : "";
+            int rc = attr_convert(m, np->attribute[j], &n->attrs[j], n->name, dir,
+                                  nf__attr_prepare_only(n->domain, n->op, an) ? lent : NULL, err);
             if (rc != NF_OK)
                 return rc;
         }
@@ -557,28 +710,58 @@ static void dir_of(const char *path, char *dir, size_t cap)
 /* protobuf-c allocates every repeated field, string and sub-message of
  * the unpacked model separately (a tree model: one string per node mode);
  * a bump allocator makes those allocations a pointer increment and the
- * free one pass over a few large chunks. The unpacked message lives only
- * while build_model copies what it keeps. */
-typedef struct pb_chunk {
-    struct pb_chunk *next;
+ * free one pass over a few blocks. Large requests (big arrays, and the
+ * scanned-member slabs protobuf-c keeps while it parses a field with 50k
+ * elements) get blocks of their own; one protobuf-c frees goes to the next
+ * large request it fits, so the arrays parsed after a big string field
+ * reuse pages already touched instead of faulting in new ones. The
+ * unpacked message lives only while build_model copies what it keeps and
+ * prepare reads what is lent. */
+#define PB_CHUNK (1u << 20)
+#define PB_BIG (64u << 10)
+
+typedef struct pb_block {
+    struct pb_block *next;
     size_t used, cap;
+    bool freed; /* a large block protobuf-c gave back */
     max_align_t data[];
-} pb_chunk;
+} pb_block;
+
+typedef struct pb_heap {
+    pb_block *chunks; /* small allocations, newest first */
+    pb_block *big;    /* one large allocation each */
+} pb_heap;
 
 static void *pb_alloc(void *data, size_t size)
 {
-    pb_chunk **head = data;
+    pb_heap *h = data;
     size = (size + 15) & ~(size_t)15;
-    pb_chunk *c = *head;
+    if (size >= PB_BIG) {
+        pb_block *best = NULL;
+        for (pb_block *b = h->big; b != NULL; b = b->next)
+            if (b->freed && b->cap >= size && (best == NULL || b->cap < best->cap))
+                best = b;
+        if (best == NULL) {
+            best = malloc(sizeof *best + size);
+            if (best == NULL)
+                return NULL;
+            best->cap = size;
+            best->next = h->big;
+            h->big = best;
+        }
+        best->freed = false;
+        best->used = size;
+        return best->data;
+    }
+    pb_block *c = h->chunks;
     if (c == NULL || c->cap - c->used < size) {
-        size_t cap = size > (1u << 20) ? size : (1u << 20);
-        c = malloc(sizeof *c + cap);
+        c = malloc(sizeof *c + PB_CHUNK);
         if (c == NULL)
             return NULL;
         c->used = 0;
-        c->cap = cap;
-        c->next = *head;
-        *head = c;
+        c->cap = PB_CHUNK;
+        c->next = h->chunks;
+        h->chunks = c;
     }
     void *p = (char *)c->data + c->used;
     c->used += size;
@@ -587,50 +770,71 @@ static void *pb_alloc(void *data, size_t size)
 
 static void pb_free(void *data, void *p)
 {
-    (void)data;
-    (void)p; /* all at once in pb_release */
+    pb_heap *h = data;
+    for (pb_block *b = h->big; b != NULL; b = b->next)
+        if ((void *)b->data == p) {
+            b->freed = true;
+            return;
+        }
+    /* small ones: all at once in pb_release */
 }
 
-static void pb_release(pb_chunk *c)
+static void pb_release(pb_heap *h)
 {
-    while (c != NULL) {
-        pb_chunk *next = c->next;
-        free(c);
-        c = next;
-    }
+    pb_block *lists[2] = {h->chunks, h->big};
+    for (int i = 0; i < 2; i++)
+        for (pb_block *c = lists[i], *next; c != NULL; c = next) {
+            next = c->next;
+            free(c);
+        }
+    h->chunks = h->big = NULL;
 }
 
-static int load_common(const void *buf, size_t len, const char *path, const char *dir, const nf_opts *opts,
-                       nf_model **out, nf_err *err)
+/* Loads the model in buf[0..len). work (len + 16 bytes, owned: freed here)
+ * receives the packed message: either separate from buf or work + 32 ==
+ * buf, the file read behind its own rewrite (nf__wire_pack reads ahead of
+ * what it writes), which saves a second copy of the file in memory. */
+static int load_common(const void *buf, size_t len, uint8_t *work, const char *path, const char *dir,
+                       const nf_opts *opts, nf_model **out, nf_err *err)
 {
     *out = NULL;
     nf_model *m = calloc(1, sizeof *m);
-    if (m == NULL)
+    if (m == NULL) {
+        free(work);
         return nf_err_set(err, NF_ENOMEM, "out of memory");
+    }
     if (opts != NULL)
         m->opts = *opts;
     m->path = nf_arena_strdup(&m->arena, path ? path : "<memory>");
     int rc;
     if (m->path == NULL) {
+        free(work);
         rc = nf_err_set(err, NF_ENOMEM, "out of memory");
         goto fail;
     }
-    rc = nf__wire_check(buf, len, err);
-    if (rc != NF_OK)
+    /* checked and rewritten with repeated scalars packed (wire.c): what
+     * protobuf-c reads fastest */
+    size_t plen = 0;
+    rc = nf__wire_pack(buf, len, work, &plen, err);
+    if (rc != NF_OK) {
+        free(work);
         goto fail;
-    pb_chunk *chunks = NULL;
-    ProtobufCAllocator al = {.alloc = pb_alloc, .free = pb_free, .allocator_data = &chunks};
-    Onnx__ModelProto *mp = onnx__model_proto__unpack(&al, len, buf);
+    }
+    pb_heap heap = {0};
+    ProtobufCAllocator al = {.alloc = pb_alloc, .free = pb_free, .allocator_data = &heap};
+    Onnx__ModelProto *mp = onnx__model_proto__unpack(&al, plen, work);
+    free(work); /* the unpacked message copies what it keeps */
     if (mp == NULL) {
-        pb_release(chunks);
+        pb_release(&heap);
         rc = nf_err_set(err, NF_EMODEL, "not a valid ONNX model (protobuf decoding failed)");
         goto fail;
     }
-    rc = build_model(m, mp, dir, err);
-    pb_release(chunks);
-    if (rc != NF_OK)
-        goto fail;
-    rc = nf__graph_finish(m, err);
+    lent_list lent = {0};
+    rc = build_model(m, mp, dir, &lent, err);
+    if (rc == NF_OK)
+        rc = nf__graph_finish(m, err);
+    lent_return(&lent);
+    pb_release(&heap);
     if (rc != NF_OK)
         goto fail;
     *out = m;
@@ -643,7 +847,12 @@ fail:
 int nf_model_load_buffer(const void *buf, size_t len, const char *dir, const nf_opts *opts, nf_model **out,
                          nf_err *err)
 {
-    return load_common(buf, len, NULL, dir, opts, out, err);
+    uint8_t *work = malloc(len + 16); /* nf__wire_pack may write 10 bytes past its output */
+    if (work == NULL) {
+        *out = NULL;
+        return nf_err_set(err, NF_ENOMEM, "out of memory for %zu bytes", len);
+    }
+    return load_common(buf, len, work, NULL, dir, opts, out, err);
 }
 
 int nf_model_load(const char *path, const nf_opts *opts, nf_model **out, nf_err *err)
@@ -664,8 +873,9 @@ int nf_model_load(const char *path, const nf_opts *opts, nf_model **out, nf_err 
         return nf_err_set(err, NF_EMODEL, "file is %lld bytes, over protobuf's 2 GB message limit", (long long)st.st_size);
     }
     size_t len = (size_t)st.st_size;
-    char *buf = malloc(len ? len : 1);
-    if (buf == NULL) {
+    /* the file goes 32 bytes in: load_common packs it in place */
+    uint8_t *work = malloc(len + 32), *buf = work + 32;
+    if (work == NULL) {
         close(fd);
         return nf_err_set(err, NF_ENOMEM, "out of memory reading %zu bytes", len);
     }
@@ -676,7 +886,7 @@ int nf_model_load(const char *path, const nf_opts *opts, nf_model **out, nf_err 
             continue;
         if (r <= 0) {
             int e = errno;
-            free(buf);
+            free(work);
             close(fd);
             return nf_err_set(err, NF_EIO, "read failed: %s", r < 0 ? strerror(e) : "file shrank while reading");
         }
@@ -684,12 +894,17 @@ int nf_model_load(const char *path, const nf_opts *opts, nf_model **out, nf_err 
     }
     close(fd);
     if (len == 0) {
-        free(buf);
+        free(work);
         return nf_err_set(err, NF_EMODEL, "file is empty");
     }
     char dir[PATH_MAX];
     dir_of(path, dir, sizeof dir);
-    int rc = load_common(buf, len, path, dir, opts, out, err);
-    free(buf);
+    int rc = load_common(buf, len, work, path, dir, opts, out, err);
+#ifdef __GLIBC__
+    /* Loading freed megabytes (file bytes, the unpacked message, prepare's
+     * scratch) that glibc keeps in the heap once its mmap threshold has
+     * risen; a worker loads once, so hand them back (RSS, not speed). */
+    malloc_trim(0);
+#endif
     return rc;
 }

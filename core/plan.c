@@ -332,7 +332,9 @@ int nf_model_run(nf_model *m, const nf_tensor *inputs, nf_tensor *outputs, nf_er
     nf_plan *np = plan_slot(m);
     if (np != NULL && build_plan(m, np, err) == NF_OK) {
         np->used_clock = ++m->plan_clock;
-        if (np->total > m->run_cap) {
+        /* a plan of 0 bytes (only empty tensors) still needs a base:
+         * run_planned adds offsets to it */
+        if (np->total > m->run_cap || m->run_buf == NULL) {
             void *buf = NULL;
             if (posix_memalign(&buf, NF_ALIGN, np->total ? np->total : NF_ALIGN) == 0) {
                 free(m->run_buf);

@@ -7,7 +7,17 @@
  * Here nesting is counted with an explicit stack and refused beyond
  * NF_WIRE_MAX_DEPTH; truncated fields and bad tags are reported with their
  * byte offset.
+ *
+ * The same pass can write the message back with every run of unpacked
+ * repeated scalars packed. onnx.proto is proto2, so AttributeProto.ints and
+ * .floats are unpacked: a tree ensemble is ~500k one-number fields, and
+ * protobuf-c spends ~150 instructions on each (a scanned-member record, a
+ * dispatch, a copy) against ~20 for an element of a packed field. Parsers
+ * must read both encodings alike (protobuf.dev "Encoding", packed repeated
+ * fields), so the rewrite changes cost, never meaning.
  */
+#include <string.h>
+
 #include <protobuf-c/protobuf-c.h>
 
 #include "nf_impl.h"
@@ -18,8 +28,12 @@
  * nests and keeps protobuf-c's recursion far from any stack limit. */
 #define NF_WIRE_MAX_DEPTH 64
 
-static int read_varint(const uint8_t *p, size_t end, size_t *pos, uint64_t *out)
+static inline int read_varint(const uint8_t *p, size_t end, size_t *pos, uint64_t *out)
 {
+    if (*pos < end && p[*pos] < 0x80) { /* one byte: most tags and lengths */
+        *out = p[(*pos)++];
+        return 0;
+    }
     uint64_t v = 0;
     for (int shift = 0; shift < 64; shift += 7) {
         if (*pos >= end)
@@ -34,23 +48,233 @@ static int read_varint(const uint8_t *p, size_t end, size_t *pos, uint64_t *out)
     return -1;
 }
 
-int nf__wire_check(const void *buf, size_t len, nf_err *err)
+static size_t put_varint(uint8_t *o, uint64_t v)
 {
-    struct frame {
-        const ProtobufCMessageDescriptor *desc;
-        size_t end;
-    } stack[NF_WIRE_MAX_DEPTH + 1];
+    size_t n = 0;
+    while (v >= 0x80) {
+        o[n++] = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    o[n++] = (uint8_t)v;
+    return n;
+}
+
+/* One open message. The output fields are used only when writing. */
+typedef struct frame {
+    const ProtobufCMessageDescriptor *desc;
+    size_t end;      /* input offset just past the message */
+    size_t len_at;   /* output offset of its length prefix */
+    size_t len_room; /* bytes the input's length prefix took: the rewritten one fits */
+    uint32_t last_field;                       /* descriptor lookup cache: repeated */
+    const ProtobufCFieldDescriptor *last_fd;   /* fields come one after another */
+} frame;
+
+static const ProtobufCFieldDescriptor *field_of(frame *f, uint32_t field)
+{
+    if (field != f->last_field) {
+        f->last_field = field;
+        f->last_fd = protobuf_c_message_descriptor_get_field(f->desc, field);
+    }
+    return f->last_fd;
+}
+
+/* The wire type of one element of fd when fd is a repeated scalar that
+ * may be packed (protobuf-c's is_packable_type), else -1. */
+static int packable_wt(const ProtobufCFieldDescriptor *fd)
+{
+    if (fd == NULL || fd->label != PROTOBUF_C_LABEL_REPEATED)
+        return -1;
+    switch (fd->type) {
+    case PROTOBUF_C_TYPE_INT32: case PROTOBUF_C_TYPE_SINT32: case PROTOBUF_C_TYPE_UINT32:
+    case PROTOBUF_C_TYPE_INT64: case PROTOBUF_C_TYPE_SINT64: case PROTOBUF_C_TYPE_UINT64:
+    case PROTOBUF_C_TYPE_BOOL: case PROTOBUF_C_TYPE_ENUM:
+        return 0;
+    case PROTOBUF_C_TYPE_FIXED64: case PROTOBUF_C_TYPE_SFIXED64: case PROTOBUF_C_TYPE_DOUBLE:
+        return 1;
+    case PROTOBUF_C_TYPE_FIXED32: case PROTOBUF_C_TYPE_SFIXED32: case PROTOBUF_C_TYPE_FLOAT:
+        return 5;
+    default:
+        return -1;
+    }
+}
+
+/* Payload of one scalar element of wire type wt (0, 1 or 5) starting at
+ * *pos; at is its tag's offset, for messages. Same checks and messages as
+ * the field-by-field loop below. */
+static inline int skip_scalar(const uint8_t *p, size_t end, size_t *pos, uint32_t wt, size_t at, nf_err *err)
+{
+    uint64_t n;
+    switch (wt) {
+    case 0:
+        if (read_varint(p, end, pos, &n) != 0)
+            return nf_err_set(err, NF_EMODEL, "not a valid ONNX model: truncated varint at byte %zu", at);
+        return NF_OK;
+    case 1:
+        if (end - *pos < 8)
+            return nf_err_set(err, NF_EMODEL, "not a valid ONNX model: truncated at byte %zu", at);
+        *pos += 8;
+        return NF_OK;
+    default:
+        if (end - *pos < 4)
+            return nf_err_set(err, NF_EMODEL, "not a valid ONNX model: truncated at byte %zu", at);
+        *pos += 4;
+        return NF_OK;
+    }
+}
+
+static size_t varint_len(uint64_t v)
+{
+    size_t n = 1;
+    while (v >= 0x80) {
+        v >>= 7;
+        n++;
+    }
+    return n;
+}
+
+/* Packs the run of elements with tag key that starts at input offset at
+ * (its first tag read, *pos past it): checks each element as the
+ * field-by-field loop would (same messages), copies the payloads (varints
+ * as they are) to out + op behind one tag and the payload length, and stops
+ * before the first field with another tag (or one that does not parse: the
+ * caller reports it). Sets *n_el and *op_end; with one element the output
+ * is to be discarded. Writes at most len + 10 bytes of out (see
+ * nf__wire_pack). */
+static int pack_run(const uint8_t *p, size_t end, size_t at, uint64_t key, size_t *pos, uint8_t *out,
+                    size_t op, size_t *op_end, size_t *n_el, nf_err *err)
+{
+    const uint32_t wt = (uint32_t)(key & 7);
+    const size_t w = wt == 1 ? 8 : 4;
+    uint8_t *o = out + op;
+    size_t t = put_varint(o, (key & ~(uint64_t)7) | 2);
+    size_t room = varint_len(end - at); /* the payload is shorter than the rest of the message */
+    uint8_t *d0 = o + t + room, *d = d0;
+    size_t q = *pos, n = 0;
+    if (key < 0x80) {
+        /* one-byte tag, every ONNX field: tight loops */
+        const uint8_t kb = (uint8_t)key;
+        if (wt == 0) {
+            for (;;) {
+                if (q < end && p[q] < 0x80) { /* ids and counts: one or two bytes */
+                    *d++ = p[q++];
+                } else if (end - q >= 2 && p[q + 1] < 0x80) {
+                    d[0] = p[q];
+                    d[1] = p[q + 1];
+                    d += 2;
+                    q += 2;
+                } else {
+                    size_t lim = end - q < 10 ? end : q + 10;
+                    const size_t s = q;
+                    while (q < lim && (p[q] & 0x80))
+                        *d++ = p[q++];
+                    if (q == lim)
+                        return nf_err_set(err, NF_EMODEL, "not a valid ONNX model: truncated varint at byte %zu",
+                                          s - 1);
+                    *d++ = p[q++];
+                }
+                n++;
+                if (q == end || p[q] != kb)
+                    break;
+                q++;
+            }
+        } else {
+            for (;;) {
+                if (end - q < w)
+                    return nf_err_set(err, NF_EMODEL, "not a valid ONNX model: truncated at byte %zu", q - 1);
+                memcpy(d, p + q, w);
+                d += w;
+                q += w;
+                n++;
+                if (q == end || p[q] != kb)
+                    break;
+                q++;
+            }
+        }
+    } else {
+        for (;;) {
+            size_t s = q;
+            int rc = skip_scalar(p, end, &q, wt, at, err);
+            if (rc != NF_OK)
+                return rc;
+            memcpy(d, p + s, q - s);
+            d += q - s;
+            n++;
+            if (q == end)
+                break;
+            size_t next = q;
+            uint64_t k2;
+            if (read_varint(p, end, &q, &k2) != 0 || k2 != key) {
+                q = next;
+                break;
+            }
+            at = next;
+        }
+    }
+    *pos = q;
+    *n_el = n;
+    size_t payload = (size_t)(d - d0), l = put_varint(o + t, payload);
+    if (l < room && n >= 2)
+        memmove(o + t + l, d0, payload);
+    *op_end = op + t + l + payload;
+    return NF_OK;
+}
+
+/* Ends the message of f: writes its new length where the old prefix was,
+ * moving the content down when the minimal prefix is shorter. */
+static size_t close_frame(uint8_t *out, size_t op, const frame *f)
+{
+    size_t body = f->len_at + f->len_room, clen = op - body;
+    uint8_t tmp[10];
+    size_t vl = put_varint(tmp, clen);
+    memcpy(out + f->len_at, tmp, vl);
+    if (vl < f->len_room) {
+        memmove(out + f->len_at + vl, out + body, clen);
+        op -= f->len_room - vl;
+    }
+    return op;
+}
+
+/* Checks buf[0..len) as an ONNX ModelProto on the wire (see the file
+ * comment). With out != NULL (len + 16 bytes of room) it also writes the same
+ * message with runs of two or more unpacked elements of a repeated scalar
+ * field packed and *out_len = bytes written (never more than len: a packed
+ * run is no longer than its elements, a rewritten length prefix no longer
+ * than the input's; the output offset never passes the input offset, and
+ * pack_run writes at most 10 bytes beyond the input it read). out may also
+ * be buf - 32 (in place: the scan reads every byte before the rewrite,
+ * which trails it by at least 22 bytes, writes there; a run of one element,
+ * whose scratch writes are dropped, reaches at most 25 bytes past the
+ * output offset, short of its own input). Errors name the input byte
+ * offset. */
+int nf__wire_pack(const void *buf, size_t len, void *outv, size_t *out_len, nf_err *err)
+{
+    frame stack[NF_WIRE_MAX_DEPTH + 1];
     const uint8_t *p = buf;
+    uint8_t *out = outv;
     int depth = 0;
     size_t pos = 0;
+    size_t op = 0, lit = 0; /* output offset; input bytes [lit, pos) still to copy */
+    memset(&stack[0], 0, sizeof stack[0]);
     stack[0].desc = &onnx__model_proto__descriptor;
     stack[0].end = len;
+#define FLUSH(upto)                                                  \
+    do {                                                             \
+        memmove(out + op, p + lit, (upto) - lit);                    \
+        op += (upto) - lit;                                          \
+        lit = (upto);                                                \
+    } while (0)
     for (;;) {
-        while (depth > 0 && pos == stack[depth].end)
+        while (depth > 0 && pos == stack[depth].end) {
+            if (out) {
+                FLUSH(pos);
+                op = close_frame(out, op, &stack[depth]);
+            }
             depth--;
-        if (pos == stack[depth].end)
+        }
+        frame *fr = &stack[depth];
+        if (pos == fr->end)
             break; /* depth 0 and all read */
-        size_t end = stack[depth].end;
+        size_t end = fr->end;
         uint64_t key;
         size_t at = pos;
         if (read_varint(p, end, &pos, &key) != 0)
@@ -61,36 +285,59 @@ int nf__wire_check(const void *buf, size_t len, nf_err *err)
         uint64_t n;
         switch (wt) {
         case 0: /* varint */
-            if (read_varint(p, end, &pos, &n) != 0)
-                return nf_err_set(err, NF_EMODEL, "not a valid ONNX model: truncated varint at byte %zu", at);
-            break;
         case 1: /* 64-bit */
-            if (end - pos < 8)
-                return nf_err_set(err, NF_EMODEL, "not a valid ONNX model: truncated at byte %zu", at);
-            pos += 8;
-            break;
         case 5: /* 32-bit */
-            if (end - pos < 4)
-                return nf_err_set(err, NF_EMODEL, "not a valid ONNX model: truncated at byte %zu", at);
-            pos += 4;
+            if (out != NULL && packable_wt(field_of(fr, field)) == (int)wt) {
+                size_t n_el = 0, op_end = op;
+                FLUSH(at);
+                int rc = pack_run(p, end, at, key, &pos, out, op, &op_end, &n_el, err);
+                if (rc != NF_OK)
+                    return rc;
+                if (n_el >= 2) { /* else the one element stays in the literal bytes */
+                    op = op_end;
+                    lit = pos;
+                }
+                break;
+            }
+            {
+                int rc = skip_scalar(p, end, &pos, wt, at, err);
+                if (rc != NF_OK)
+                    return rc;
+            }
             break;
         case 2: { /* length-delimited: bytes, string, packed, or a message */
+            size_t pre = pos;
             if (read_varint(p, end, &pos, &n) != 0 || n > end - pos)
                 return nf_err_set(err, NF_EMODEL,
                                   "not a valid ONNX model: field %u at byte %zu claims more bytes than remain (file truncated?)",
                                   field, at);
-            const ProtobufCFieldDescriptor *fd =
-                stack[depth].desc ? protobuf_c_message_descriptor_get_field(stack[depth].desc, field) : NULL;
+            const ProtobufCFieldDescriptor *fd = field_of(fr, field);
             if (fd != NULL && fd->type == PROTOBUF_C_TYPE_MESSAGE) {
                 if (depth == NF_WIRE_MAX_DEPTH)
                     return nf_err_set(err, NF_EMODEL,
                                       "not a valid ONNX model: messages nested deeper than %d levels at byte %zu",
                                       NF_WIRE_MAX_DEPTH, at);
-                depth++;
-                stack[depth].desc = fd->descriptor;
-                stack[depth].end = pos + (size_t)n;
+                frame *c = &stack[++depth];
+                c->desc = fd->descriptor;
+                c->end = pos + (size_t)n;
+                c->last_field = 0; /* field 0 never looks up */
+                c->last_fd = NULL;
+                if (out) {
+                    FLUSH(pre);
+                    c->len_at = op;
+                    c->len_room = pos - pre;
+                    op += c->len_room;
+                    lit = pos;
+                }
             } else {
                 pos += (size_t)n;
+                /* a run of short strings under one one-byte tag (a tree's
+                 * nodes_modes: 50k): each passes every check above, so
+                 * skip them here; the first that does not goes round */
+                if (key < 0x80)
+                    while (end - pos >= 2 && p[pos] == (uint8_t)key && p[pos + 1] < 0x80 &&
+                           p[pos + 1] <= end - pos - 2)
+                        pos += 2 + (size_t)p[pos + 1];
             }
             break;
         }
@@ -98,5 +345,15 @@ int nf__wire_check(const void *buf, size_t len, nf_err *err)
             return nf_err_set(err, NF_EMODEL, "not a valid ONNX model: wire type %u at byte %zu", wt, at);
         }
     }
+    if (out) {
+        FLUSH(pos);
+        *out_len = op;
+    }
+#undef FLUSH
     return NF_OK;
+}
+
+int nf__wire_check(const void *buf, size_t len, nf_err *err)
+{
+    return nf__wire_pack(buf, len, NULL, NULL, err);
 }

@@ -7,10 +7,13 @@
  * sets nf_err with a position a client can find (line/column, row/field or
  * tensor index) and never reads past body[len) (bodies are not
  * NUL-terminated). Only libc and json-c: no core symbols, so the fuzz
- * targets and tests/unit/test_codec.c link this file alone.
+ * targets and tests/unit/test_codec.c link this file alone. The common
+ * bodies (JSON rows of numbers) skip json-c: nf_decode_json_fast reads
+ * them in one pass and gives up, to the json-c path, on anything else.
  */
 #include <ctype.h>
 #include <errno.h>
+#include <float.h>
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
@@ -835,6 +838,300 @@ int nf_decode_json_tensor(struct json_object *v, nf_input_slot *slot, nf_buf *au
     return 0;
 }
 
+/* ---- JSON rows without a parse tree ------------------------------------ */
+
+/* 10^0 .. 10^22: every one exact in a double */
+static const double pow10_exact[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
+                                       1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
+static inline int is_digit(char c)
+{
+    return (unsigned char)(c - '0') < 10;
+}
+
+typedef unsigned __int128 u128;
+
+static const uint64_t pow10_u64[20] = {1ull, 10ull, 100ull, 1000ull, 10000ull, 100000ull, 1000000ull,
+                                       10000000ull, 100000000ull, 1000000000ull, 10000000000ull,
+                                       100000000000ull, 1000000000000ull, 10000000000000ull,
+                                       100000000000000ull, 1000000000000000ull, 10000000000000000ull,
+                                       100000000000000000ull, 1000000000000000000ull,
+                                       10000000000000000000ull};
+
+/* 10^k, k <= 38 */
+static inline u128 pow10_u128(int k)
+{
+    return k <= 19 ? (u128)pow10_u64[k] : (u128)pow10_u64[19] * pow10_u64[k - 19];
+}
+
+/* The value of 8 ASCII digits at p, or -1 if they are not all digits:
+ * bytes to digit pairs, pairs to one number, in three multiplies (SWAR;
+ * little-endian loads). */
+static inline int64_t eight_digits(const char *p)
+{
+    uint64_t v;
+    memcpy(&v, p, sizeof v);
+    if (((v & 0xF0F0F0F0F0F0F0F0ull) | (((v + 0x0606060606060606ull) & 0xF0F0F0F0F0F0F0F0ull) >> 4)) !=
+        0x3333333333333333ull)
+        return -1;
+    v -= 0x3030303030303030ull;
+    v = v * 10 + (v >> 8); /* bytes 0, 2, 4, 6: two-digit numbers */
+    v = (((v & 0x000000FF000000FFull) * (100 + (1000000ull << 32))) +
+         (((v >> 16) & 0x000000FF000000FFull) * (1 + (10000ull << 32)))) >> 32;
+    return (int64_t)(uint32_t)v;
+}
+
+/* mag = mag * 10 + d, or ovf = 1 when that passes UINT64_MAX */
+#define ACC_DIGIT(mag, ovf, c)                                                       \
+    do {                                                                             \
+        unsigned d_ = (unsigned)((c) - '0');                                         \
+        if ((mag) < 1844674407370955161ull || ((mag) == 1844674407370955161ull && d_ <= 5)) \
+            (mag) = (mag) * 10 + d_;                                                 \
+        else                                                                         \
+            (ovf) = 1;                                                               \
+    } while (0)
+
+/* significant bits of x > 0 */
+static int bits128(u128 x)
+{
+    uint64_t hi = (uint64_t)(x >> 64);
+    return hi ? 128 - __builtin_clzll(hi) : 64 - __builtin_clzll((uint64_t)x);
+}
+
+/* The double nearest to q / 2^s where q has the exact value of the scaled
+ * quotient (or product) in its bits and sticky says whether anything was
+ * cut below them; ties to even. q has more than 53 bits, and the result is
+ * a normal double (callers keep to such ranges). */
+static double round_bits(u128 q, int sticky, int s)
+{
+    int drop = bits128(q) - 53;
+    uint64_t mant = (uint64_t)(q >> drop);
+    u128 rest = q & (((u128)1 << drop) - 1), half = (u128)1 << (drop - 1);
+    if (rest > half || (rest == half && (sticky || (mant & 1)))) {
+        if (++mant == (uint64_t)1 << 53) {
+            mant >>= 1;
+            drop++;
+        }
+    }
+    /* mant * 2^(drop - s), mant in [2^52, 2^53): the IEEE fields directly */
+    uint64_t u = (uint64_t)(drop - s + 52 + 1023) << 52 | (mant & (((uint64_t)1 << 52) - 1));
+    double v;
+    memcpy(&v, &u, sizeof v);
+    return v;
+}
+
+/* Reads the JSON number at s (before end) in RFC 8259 syntax and gives the
+ * double the json-c path turns it into: integer literals as json-c reads
+ * them (strtoll for negatives, strtoull otherwise, both clamping on
+ * overflow, then widened: so -0 is +0), other numbers as strtod reads the
+ * token (glibc's strtod: correctly rounded, ties to even). Returns the
+ * token's length, 0 when it is not such a number. The digits are one
+ * integer W (exact below 2^64) and the value W * 10^E; strtod, ~1000
+ * instructions, is left only for more than 19 digits or |E| beyond the
+ * ranges below: W <= 2^53 and |E| <= 22 are two exact doubles and one
+ * correctly rounded operation (Clinger, "How to read floating point
+ * numbers accurately", PLDI 1990); a larger W with -21 <= E < 0 (16-19
+ * digits: what %.17g and Python's repr write) is an exact 128-bit
+ * division whose quotient and remainder round once (round_bits), and
+ * with 0 <= E <= 19 an exact 128-bit product. */
+size_t nf_json_number(const char *s, const char *end, double *out)
+{
+    const char *p = s;
+    int neg = 0, ovf = 0, is_double = 0;
+    uint64_t mag = 0; /* every digit, integer and fraction, as one integer */
+    int64_t frac = 0, e10 = 0;
+    if (p < end && *p == '-') {
+        neg = 1;
+        p++;
+    }
+    if (p == end || !is_digit(*p))
+        return 0;
+    if (*p == '0') {
+        p++;
+    } else {
+        for (; p < end && is_digit(*p); p++)
+            ACC_DIGIT(mag, ovf, *p);
+    }
+    if (p < end && *p == '.') {
+        is_double = 1;
+        if (++p == end || !is_digit(*p))
+            return 0;
+        const char *f0 = p;
+        int64_t x8;
+        /* %.17g and repr write 16-19 digits: eight at a time while
+         * mag * 10^8 + x8 cannot pass 2^64 */
+        while (end - p >= 8 && mag < 100000000000ull && (x8 = eight_digits(p)) >= 0) {
+            mag = mag * 100000000u + (uint64_t)x8;
+            p += 8;
+        }
+        for (; p < end && is_digit(*p); p++)
+            ACC_DIGIT(mag, ovf, *p);
+        frac = p - f0;
+    }
+    if (p < end && (*p == 'e' || *p == 'E')) {
+        int eneg = 0;
+        is_double = 1;
+        if (++p < end && (*p == '+' || *p == '-'))
+            eneg = *p++ == '-';
+        if (p == end || !is_digit(*p))
+            return 0;
+        for (; p < end && is_digit(*p); p++)
+            if (e10 < 100000) /* far past any double: strtod settles it */
+                e10 = e10 * 10 + (*p - '0');
+        if (eneg)
+            e10 = -e10;
+    }
+    size_t len = (size_t)(p - s);
+    if (!is_double) {
+        if (neg) {
+            /* strtoll: below INT64_MIN clamps to it */
+            int64_t v = ovf || mag >= (uint64_t)1 << 63 ? INT64_MIN : -(int64_t)mag;
+            *out = (double)v;
+        } else {
+            *out = (double)(ovf ? UINT64_MAX : mag); /* strtoull clamps to UINT64_MAX */
+        }
+        return len;
+    }
+    int64_t e = e10 - frac;
+    if (!ovf) {
+        double v;
+        if (mag == 0) {
+            v = 0.0;
+#if FLT_EVAL_METHOD == 0
+        } else if (mag <= (uint64_t)1 << 53 && e >= -22 && e <= 22) {
+            v = e >= 0 ? (double)mag * pow10_exact[e] : (double)mag / pow10_exact[-e];
+#endif
+        } else if (mag > (uint64_t)1 << 53 && e < 0 && e >= -21) {
+            /* 16-19 significant digits, what %.17g and Python's repr
+             * write: W / 10^k by exact 128-bit division, scaled so the
+             * quotient has 55 or 56 bits (n << sh fits: 55 + 70 bits) */
+            u128 d = pow10_u128((int)-e);
+            int sh = 55 + bits128(d) - bits128(mag);
+            u128 n = sh >= 0 ? (u128)mag << sh : (u128)mag, dd = sh >= 0 ? d : d << -sh;
+            v = round_bits(n / dd, n % dd != 0, sh);
+        } else if (mag > (uint64_t)1 << 53 && e >= 0 && e <= 19) {
+            v = round_bits((u128)mag * pow10_u64[e], 0, 0); /* < 2^64 * 10^19 < 2^128: exact */
+        } else {
+            goto slow;
+        }
+        *out = neg ? -v : v;
+        return len;
+    }
+slow:;
+    char tmp[64];
+    if (len >= sizeof tmp)
+        return 0;
+    memcpy(tmp, s, len);
+    tmp[len] = 0;
+    *out = strtod(tmp, NULL);
+    return len;
+}
+
+static inline const char *skip_ws(const char *p, const char *end)
+{
+    while (p < end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
+        p++;
+    return p;
+}
+
+int nf_decode_json_fast(const char *body, size_t len, nf_input_slot *slots, int n_slots, int64_t max_rows,
+                        int64_t *n_rows)
+{
+    nf_tensor *t = &slots[0].t;
+    if (n_slots != 1 || t->n_dims != 2 || (t->dtype != NF_DT_FLOAT && t->dtype != NF_DT_DOUBLE) || len > INT_MAX)
+        return 0;
+    const char *p = skip_ws(body, body + len), *end = body + len;
+    int wrapped = 0, single = 0;
+    if (p < end && *p == '{') {
+        wrapped = 1;
+        p = skip_ws(p + 1, end);
+        if (end - p >= 11 && memcmp(p, "\"instances\"", 11) == 0)
+            p += 11;
+        else if (end - p >= 10 && memcmp(p, "\"features\"", 10) == 0)
+            p += 10, single = 1;
+        else
+            return 0;
+        p = skip_ws(p, end);
+        if (p == end || *p != ':')
+            return 0;
+        p = skip_ws(p + 1, end);
+    }
+    if (!single) { /* the list of rows */
+        if (p == end || *p != '[')
+            return 0;
+        p = skip_ws(p + 1, end);
+    }
+    nf_buf *b = &slots[0].buf;
+    const size_t esz = t->dtype == NF_DT_FLOAT ? sizeof(float) : sizeof(double);
+    int64_t cols = t->dims[1] > 0 ? t->dims[1] : 0, rows = 0;
+    nf_buf_reset(b);
+    for (;;) {
+        if (p == end || *p != '[')
+            return 0; /* also an empty list of rows: the json-c path says why */
+        p = skip_ws(p + 1, end);
+        int64_t n = 0;
+        for (;;) {
+            double d;
+            if (end - p >= 4 && memcmp(p, "null", 4) == 0) {
+                d = NAN; /* missing value, as sink_put */
+                p += 4;
+            } else {
+                size_t k = nf_json_number(p, end, &d);
+                if (k == 0)
+                    return 0;
+                p += k;
+            }
+            if (b->cap - b->len <= esz && nf_buf_reserve(b, esz) < 0)
+                return 0;
+            if (esz == sizeof(float)) {
+                float f = (float)d;
+                memcpy(b->p + b->len, &f, sizeof f);
+            } else {
+                memcpy(b->p + b->len, &d, sizeof d);
+            }
+            b->len += esz;
+            n++;
+            p = skip_ws(p, end);
+            if (p < end && *p == ',') {
+                p = skip_ws(p + 1, end);
+                continue;
+            }
+            if (p < end && *p == ']')
+                break;
+            return 0;
+        }
+        if (cols == 0)
+            cols = n;
+        if (n != cols || (max_rows > 0 && rows + 1 > max_rows))
+            return 0;
+        rows++;
+        p = skip_ws(p + 1, end);
+        if (single)
+            break;
+        if (p < end && *p == ',') {
+            p = skip_ws(p + 1, end);
+            continue;
+        }
+        if (p < end && *p == ']') {
+            p = skip_ws(p + 1, end);
+            break;
+        }
+        return 0;
+    }
+    if (wrapped) {
+        if (p == end || *p != '}')
+            return 0;
+        p = skip_ws(p + 1, end);
+    }
+    if (p != end || (t->dims[0] >= 0 && t->dims[0] != rows))
+        return 0;
+    t->dims[0] = rows;
+    t->dims[1] = cols;
+    t->data = b->p;
+    *n_rows = rows;
+    return 1;
+}
+
 /* ---- whole bodies ------------------------------------------------------ */
 
 /* Rows (CSV, JSON lines, instances, features) need one input of shape
@@ -942,6 +1239,8 @@ int nf_decode_body(int fmt, const char *body, size_t len, nf_input_slot *slots, 
         return fail(err, NF_EINTERNAL, "the model has no inputs");
     if (fmt == NF_FMT_JSON) {
         struct json_object *root;
+        if (nf_decode_json_fast(body, len, slots, n_slots, max_rows, n_rows) == 1)
+            return 0;
         if ((rc = nf_json_parse(body, len, &root, err)) != 0)
             return rc;
         rc = json_body(root, slots, n_slots, aux, max_rows, n_rows, err);
@@ -1049,9 +1348,133 @@ static int put_num(nf_buf *b, const char *fmt, double x)
     return 0;
 }
 
+/* "%.9g" of a finite float into o (at least 32 bytes), as glibc's printf
+ * writes it (C11 7.21.6.1: nine significant digits, rounded to nearest,
+ * ties to even, on the exact binary value; style e when the decimal
+ * exponent X is below -4 or above 8; trailing zeros dropped). snprintf
+ * costs ~3000 instructions a number, this ~150. The float is m * 2^e2
+ * with m < 2^24, so the nine digits floor(|x| * 10^(8 - X)) and the
+ * rounding remainder are exact in 128-bit integers for X >= -23; tinier
+ * values go to snprintf. Returns the length. */
+size_t nf_fmt_f32(char *o, float x)
+{
+    uint32_t u;
+    memcpy(&u, &x, sizeof u);
+    int exp_bits = (int)(u >> 23 & 0xff);
+    uint32_t m = u & 0x7fffff;
+    size_t len = 0;
+    if (u >> 31)
+        o[len++] = '-';
+    if (exp_bits == 0 && m == 0) {
+        o[len++] = '0';
+        o[len] = 0;
+        return len;
+    }
+    int e2 = exp_bits ? exp_bits - 150 : -149;
+    if (exp_bits)
+        m |= 0x800000;
+    /* X: the decimal exponent, from log10(2) ~ 0.30103; off by one at
+     * most, fixed below */
+    int bits = 32 - __builtin_clz(m);
+    int X = (int)floor((double)(e2 + bits - 1) * 0.30102999566398120);
+    uint64_t digits = 0;
+    for (int tries = 0;; tries++) {
+        int k = 8 - X;
+        if (X < -23 || tries > 2)
+            return (size_t)snprintf(o, 32, "%.9g", (double)x);
+        u128 q, rem, den; /* value * 10^k = q + rem / den */
+        if (k >= 0) {
+            u128 p10 = pow10_u128(k);
+            u128 num = (u128)m * p10; /* < 2^24 * 10^31 < 2^128 */
+            if (e2 >= 0) {
+                q = num << e2; /* X <= 8 here: value < 10^9 */
+                rem = 0;
+                den = 1;
+            } else if (-e2 >= 128) {
+                q = 0;
+                rem = num;
+                den = 0; /* 2^-e2 does not fit: q is 0, X was too big */
+            } else {
+                q = num >> -e2;
+                rem = num & (((u128)1 << -e2) - 1);
+                den = (u128)1 << -e2;
+            }
+        } else {
+            if (e2 < 0) /* value >= 10^8 has e2 >= 3: cannot happen */
+                return (size_t)snprintf(o, 32, "%.9g", (double)x);
+            u128 p10 = pow10_u128(-k);
+            u128 num = (u128)m << e2; /* e2 <= 104 for a float: < 2^128 */
+            q = num / p10;
+            rem = num % p10;
+            den = p10;
+        }
+        if (q < 100000000u) {
+            X--;
+            continue;
+        }
+        if (q >= 1000000000u) {
+            X++;
+            continue;
+        }
+        digits = (uint64_t)q;
+        /* den == 0 cannot reach here (q would be 0) */
+        if (rem != 0 && (rem > den - rem || (rem == den - rem && (digits & 1))))
+            digits++;
+        if (digits == 1000000000u) {
+            digits = 100000000u;
+            X++;
+        }
+        break;
+    }
+    char d[9];
+    for (int i = 8; i >= 0; i--, digits /= 10)
+        d[i] = (char)('0' + digits % 10);
+    int nd = 9;
+    while (nd > 1 && d[nd - 1] == '0')
+        nd--;
+    if (X < -4 || X >= 9) {
+        o[len++] = d[0];
+        if (nd > 1) {
+            o[len++] = '.';
+            memcpy(o + len, d + 1, (size_t)nd - 1);
+            len += (size_t)nd - 1;
+        }
+        o[len++] = 'e';
+        o[len++] = X < 0 ? '-' : '+';
+        int ax = X < 0 ? -X : X;
+        if (ax >= 100)
+            o[len++] = (char)('0' + ax / 100);
+        o[len++] = (char)('0' + ax / 10 % 10);
+        o[len++] = (char)('0' + ax % 10);
+    } else if (X >= 0) {
+        /* X + 1 integer digits, then what is left of the nine */
+        memcpy(o + len, d, (size_t)X + 1);
+        len += (size_t)X + 1;
+        if (nd > X + 1) {
+            o[len++] = '.';
+            memcpy(o + len, d + X + 1, (size_t)(nd - X - 1));
+            len += (size_t)(nd - X - 1);
+        }
+    } else {
+        o[len++] = '0';
+        o[len++] = '.';
+        for (int i = 0; i < -X - 1; i++)
+            o[len++] = '0';
+        memcpy(o + len, d, (size_t)nd);
+        len += (size_t)nd;
+    }
+    o[len] = 0;
+    return len;
+}
+
 int nf_json_f32(nf_buf *b, float x)
 {
-    return isfinite(x) ? put_num(b, "%.9g", (double)x) : nf_buf_append(b, "null", 4);
+    if (!isfinite(x))
+        return nf_buf_append(b, "null", 4);
+    if (nf_buf_reserve(b, 32) < 0)
+        return -1;
+    b->len += nf_fmt_f32(b->p + b->len, x);
+    return 0;
 }
 
 int nf_json_f64(nf_buf *b, double x)
@@ -1150,14 +1573,16 @@ static int csv_float(nf_buf *b, double x, const char *fmt)
         return 0; /* empty field: what the decoder reads back as NaN */
     if (isinf(x))
         return x > 0 ? nf_buf_append(b, "inf", 3) : nf_buf_append(b, "-inf", 4);
+    if (fmt == NULL) /* a float32 */
+        return nf_json_f32(b, (float)x);
     return put_num(b, fmt, x);
 }
 
 int nf_csv_elem(nf_buf *b, int dtype, const void *data, int64_t i)
 {
     switch (dtype) {
-    case NF_DT_FLOAT: return csv_float(b, ((const float *)data)[i], "%.9g");
-    case NF_DT_FLOAT16: return csv_float(b, half_to_float(((const uint16_t *)data)[i]), "%.9g");
+    case NF_DT_FLOAT: return csv_float(b, ((const float *)data)[i], NULL);
+    case NF_DT_FLOAT16: return csv_float(b, half_to_float(((const uint16_t *)data)[i]), NULL);
     case NF_DT_DOUBLE: return csv_float(b, ((const double *)data)[i], "%.17g");
     case NF_DT_BOOL: return nf_buf_append(b, ((const uint8_t *)data)[i] ? "1" : "0", 1);
     case NF_DT_STRING: {

@@ -98,6 +98,20 @@ int nf_decode_jsonl(const char *body, size_t len, nf_rows *r, nf_err *err);
 int nf_decode_json_tensor(struct json_object *v, nf_input_slot *slot, nf_buf *aux,
                           int64_t max_rows, nf_err *err);
 
+/* The fast path of nf_decode_body for JSON rows: {"instances": [[n, ...],
+ * ...]}, {"features": [n, ...]} or a bare [[n, ...], ...] of numbers and
+ * nulls into a single [N, F] float32 or float64 input, scanned once with
+ * no parse tree. Returns 1 when it decoded the body (slots[0] and *n_rows
+ * set exactly as the json-c path would set them), 0 for anything else
+ * (other keys or shapes, escapes, non-ASCII, any error: then the caller
+ * runs the json-c path, which also writes every error message). */
+int nf_decode_json_fast(const char *body, size_t len, nf_input_slot *slots, int n_slots, int64_t max_rows,
+                        int64_t *n_rows);
+
+/* One JSON number at s (RFC 8259 syntax, before end) as the json-c path
+ * reads it (see codec.c); returns its length, or 0 if s holds none. */
+size_t nf_json_number(const char *s, const char *end, double *out);
+
 /* Decodes a whole request body of format fmt into the model's inputs.
  * On entry slots[i].t is the declared input i (as above). JSON bodies are
  * {"instances": [[...], ...]}, {"features": [...]} (one row), a bare list
@@ -118,6 +132,9 @@ int nf_json_str(nf_buf *b, const char *s, size_t n);
 /* Appends a float32 / float64 with enough digits to round-trip ("%.9g",
  * "%.17g"); NaN and +-Inf become null (JSON has neither). */
 int nf_json_f32(nf_buf *b, float x);
+/* The text nf_json_f32 appends for a finite x, written to o (32 bytes),
+ * NUL-terminated; returns its length. Byte for byte snprintf's "%.9g". */
+size_t nf_fmt_f32(char *o, float x);
 int nf_json_f64(nf_buf *b, double x);
 
 /* Appends element i of data (of dtype) as a JSON value: numbers, true/false,

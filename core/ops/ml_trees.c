@@ -351,6 +351,26 @@ static const nf_ml_attrspec clf_spec[] = {
 
 /* ---- building ----------------------------------------------------------- */
 
+/* The per-node and per-leaf arrays: prepare flattens them into nf_trees
+ * and nothing reads them afterwards (run and infer use only n->priv), so
+ * the loader need not keep a copy (nf__attr_prepare_only). Class labels
+ * and base values are not here: prepare keeps pointers to the labels. */
+bool nf__attr_prepare_only(const char *domain, const char *op, const char *name)
+{
+    static const char *const names[] = {
+        "nodes_treeids", "nodes_nodeids", "nodes_featureids", "nodes_truenodeids", "nodes_falsenodeids",
+        "nodes_values", "nodes_hitrates", "nodes_missing_value_tracks_true",
+        "target_ids", "target_nodeids", "target_treeids", "target_weights",
+        "class_ids", "class_nodeids", "class_treeids", "class_weights", NULL};
+    if (strcmp(domain, "ai.onnx.ml") != 0 || strncmp(op, "TreeEnsemble", 12) != 0 ||
+        (strcmp(op + 12, "Regressor") != 0 && strcmp(op + 12, "Classifier") != 0))
+        return false;
+    for (int i = 0; names[i] != NULL; i++)
+        if (strcmp(name, names[i]) == 0)
+            return true;
+    return false;
+}
+
 /* Temporary state of prepare; freed by build_free. */
 typedef struct build {
     const nf_node *n;
@@ -358,16 +378,18 @@ typedef struct build {
     const int64_t *treeids, *nodeids, *featids, *tids, *fids, *tracks;
     char *const *modes;
     dvec values;
-    int64_t *ord;               /* node indices sorted by (tree id, node id) */
+    int32_t *ord;               /* node indices sorted by (tree id, node id) */
     int64_t *tree_lo;           /* n_trees + 1: tree t's nodes are ord[tree_lo[t] .. tree_lo[t+1]) */
     int64_t *tree_ids;          /* n_trees: the tree ids, ascending */
+    int64_t *id_base;           /* n_trees: first node id when tree t's ids are consecutive (node id
+                                 * id is ord[tree_lo[t] + id - id_base[t]]), else INT64_MIN */
     int64_t n_trees;
     int32_t *tix;               /* per node: its tree index */
     uint8_t *mode;              /* per node: NF_M_* */
-    int64_t *tchild, *fchild;   /* per branch node: attribute index of its children */
+    int32_t *tchild, *fchild;   /* per branch node: attribute index of its children */
     int32_t *newidx;            /* per node: index in the layout, -1 if unreachable */
     uint8_t *color;
-    int64_t *stack;
+    int32_t *stack;
     uint8_t *it;
     int32_t *dep;               /* per node: longest path down to a leaf */
 } build;
@@ -377,6 +399,7 @@ static void build_free(build *b)
     free(b->ord);
     free(b->tree_lo);
     free(b->tree_ids);
+    free(b->id_base);
     free(b->tix);
     free(b->mode);
     free(b->tchild);
@@ -416,10 +439,15 @@ static int64_t find_tree(const build *b, int64_t id)
     return (lo < b->n_trees && b->tree_ids[lo] == id) ? lo : -1;
 }
 
-/* Attribute index of node id in tree t, or -1. */
+/* Attribute index of node id in tree t, or -1. Exporters number each
+ * tree's nodes 0..n-1: then it is an index, else a binary search. */
 static int64_t find_node(const build *b, int64_t t, int64_t id)
 {
     int64_t lo = b->tree_lo[t], hi = b->tree_lo[t + 1];
+    if (b->id_base[t] != INT64_MIN) {
+        uint64_t k = (uint64_t)id - (uint64_t)b->id_base[t]; /* no signed overflow */
+        return k < (uint64_t)(hi - lo) ? b->ord[lo + (int64_t)k] : -1;
+    }
     while (lo < hi) {
         int64_t mid = lo + (hi - lo) / 2;
         if (b->nodeids[b->ord[mid]] < id)
@@ -433,6 +461,8 @@ static int64_t find_node(const build *b, int64_t t, int64_t id)
 static int parse_mode(const char *s)
 {
     static const char *names[] = {"BRANCH_LEQ", "BRANCH_LT", "BRANCH_GTE", "BRANCH_GT", "BRANCH_EQ", "BRANCH_NEQ", "LEAF"};
+    if (strcmp(s, "LEAF") == 0) /* half of every tree */
+        return NF_M_LEAF;
     for (int i = 0; i < 7; i++)
         if (strcmp(s, names[i]) == 0)
             return i;
@@ -478,21 +508,33 @@ static int build_nodes(build *b, const nf_node *n, nf_err *err)
         NEED_LEN(hit.name, hit.n);
 
     int64_t nn = b->nn;
-    b->ord = malloc((size_t)nn * sizeof(int64_t));
+    b->ord = malloc((size_t)nn * sizeof(int32_t)); /* indices: nn < 2^30 (above) */
     b->tix = malloc((size_t)nn * sizeof(int32_t));
     b->mode = malloc((size_t)nn);
-    b->tchild = malloc((size_t)nn * sizeof(int64_t));
-    b->fchild = malloc((size_t)nn * sizeof(int64_t));
+    b->tchild = malloc((size_t)nn * sizeof(int32_t));
+    b->fchild = malloc((size_t)nn * sizeof(int32_t));
     b->newidx = malloc((size_t)nn * sizeof(int32_t));
     b->color = calloc((size_t)nn, 1);
-    b->stack = malloc((size_t)nn * sizeof(int64_t));
+    b->stack = malloc((size_t)nn * sizeof(int32_t));
     b->it = calloc((size_t)nn, 1);
     b->dep = calloc((size_t)nn, sizeof(int32_t));
     if (!b->dep || !b->ord || !b->tix || !b->mode || !b->tchild || !b->fchild || !b->newidx || !b->color || !b->stack || !b->it)
         return nf_err_set(err, NF_ENOMEM, "out of memory preparing node '%s'", n->name);
 
+    const char *seen_s[2] = {NULL, NULL}; /* the loader keeps one copy of a repeated string: */
+    int seen_m[2] = {0, 0};               /* a pointer seen before has the same mode */
+    bool sorted = true;                   /* by (tree id, node id), as exporters write them */
     for (int64_t i = 0; i < nn; i++) {
-        int md = parse_mode(b->modes[i]);
+        int md;
+        if (b->modes[i] == seen_s[0]) {
+            md = seen_m[0];
+        } else if (b->modes[i] == seen_s[1]) {
+            md = seen_m[1];
+        } else {
+            md = parse_mode(b->modes[i]);
+            seen_s[1] = seen_s[0], seen_m[1] = seen_m[0];
+            seen_s[0] = b->modes[i], seen_m[0] = md;
+        }
         if (md < 0)
             return nf_node_err(err, NF_EMODEL, n,
                                "attribute 'nodes_modes'[%lld] = '%s': not one of BRANCH_LEQ, BRANCH_LT, BRANCH_GTE, "
@@ -504,18 +546,23 @@ static int build_nodes(build *b, const nf_node *n, nf_err *err)
         if (b->tracks && b->tracks[i] != 0 && b->tracks[i] != 1)
             return nf_node_err(err, NF_EMODEL, n, "attribute 'nodes_missing_value_tracks_true'[%lld] = %lld: must be 0 or 1",
                                (long long)i, (long long)b->tracks[i]);
-        b->ord[i] = i;
+        b->ord[i] = (int32_t)i;
         b->newidx[i] = -1;
+        if (i > 0 && (b->treeids[i] < b->treeids[i - 1] ||
+                      (b->treeids[i] == b->treeids[i - 1] && b->nodeids[i] < b->nodeids[i - 1])))
+            sorted = false;
     }
-    sortkey *keys = malloc((size_t)nn * sizeof(sortkey));
-    if (keys == NULL)
-        return nf_err_set(err, NF_ENOMEM, "out of memory preparing node '%s'", n->name);
-    for (int64_t i = 0; i < nn; i++)
-        keys[i] = (sortkey){b->treeids[i], b->nodeids[i], i};
-    qsort(keys, (size_t)nn, sizeof(sortkey), cmp_tree_node);
-    for (int64_t k = 0; k < nn; k++)
-        b->ord[k] = keys[k].i;
-    free(keys);
+    if (!sorted) { /* else ord is the identity: what the stable sort below gives */
+        sortkey *keys = malloc((size_t)nn * sizeof(sortkey));
+        if (keys == NULL)
+            return nf_err_set(err, NF_ENOMEM, "out of memory preparing node '%s'", n->name);
+        for (int64_t i = 0; i < nn; i++)
+            keys[i] = (sortkey){b->treeids[i], b->nodeids[i], i};
+        qsort(keys, (size_t)nn, sizeof(sortkey), cmp_tree_node);
+        for (int64_t k = 0; k < nn; k++)
+            b->ord[k] = (int32_t)keys[k].i;
+        free(keys);
+    }
 
     /* trees and duplicate (tree, node) pairs */
     int64_t ntr = 0;
@@ -532,7 +579,8 @@ static int build_nodes(build *b, const nf_node *n, nf_err *err)
     b->n_trees = ntr;
     b->tree_lo = malloc((size_t)(ntr + 1) * sizeof(int64_t));
     b->tree_ids = malloc((size_t)ntr * sizeof(int64_t));
-    if (!b->tree_lo || !b->tree_ids)
+    b->id_base = malloc((size_t)ntr * sizeof(int64_t));
+    if (!b->tree_lo || !b->tree_ids || !b->id_base)
         return nf_err_set(err, NF_ENOMEM, "out of memory preparing node '%s'", n->name);
     for (int64_t k = 0, t = -1; k < nn; k++) {
         int64_t i = b->ord[k];
@@ -544,6 +592,13 @@ static int build_nodes(build *b, const nf_node *n, nf_err *err)
         b->tix[i] = (int32_t)t;
     }
     b->tree_lo[ntr] = nn;
+    for (int64_t t = 0; t < ntr; t++) {
+        /* ids are distinct (checked above) and ascending: consecutive iff
+         * last - first == count - 1 (computed without overflow) */
+        int64_t first = b->nodeids[b->ord[b->tree_lo[t]]], last = b->nodeids[b->ord[b->tree_lo[t + 1] - 1]];
+        b->id_base[t] = (uint64_t)last - (uint64_t)first == (uint64_t)(b->tree_lo[t + 1] - b->tree_lo[t] - 1)
+                            ? first : INT64_MIN;
+    }
 
     /* children: in the same tree, not the node itself */
     for (int64_t i = 0; i < nn; i++) {
@@ -559,7 +614,7 @@ static int build_nodes(build *b, const nf_node *n, nf_err *err)
             if (c == i)
                 return nf_node_err(err, NF_EMODEL, n, "attribute '%s'[%lld] = %lld: node %lld of tree %lld is its own child",
                                    an, (long long)i, (long long)id, (long long)id, (long long)b->treeids[i]);
-            (side ? b->fchild : b->tchild)[i] = c;
+            (side ? b->fchild : b->tchild)[i] = (int32_t)c;
             b->color[c] = 1; /* has a parent (color reused before the walk) */
         }
     }
@@ -607,7 +662,7 @@ static int walk_tree(build *b, int64_t t, int64_t root, int32_t *next, int32_t *
 {
     const nf_node *n = b->n;
     int64_t sp = 0;
-    b->stack[sp++] = root;
+    b->stack[sp++] = (int32_t)root;
     b->color[root] = 1; /* 1: on the path, 2: done */
     if (next)
         b->newidx[root] = (*next)++;
@@ -636,7 +691,7 @@ static int walk_tree(build *b, int64_t t, int64_t root, int32_t *next, int32_t *
             b->color[v] = 1;
             if (next)
                 b->newidx[v] = (*next)++;
-            b->stack[sp++] = v;
+            b->stack[sp++] = (int32_t)v;
         }
     }
     if (depth)
@@ -681,10 +736,13 @@ static int build_trees(nf_model *m, nf_node *n, nf_trees *p, const char *pfx, in
     p->depth = nf_arena_alloc(&m->arena, (size_t)b.n_trees * sizeof(int32_t));
     if (!p->root || !p->depth)
         goto nomem;
-    int64_t *roots = b.stack; /* not in use yet: remember roots before clearing colors */
-    for (int64_t t = 0; t < b.n_trees; t++)
-        if ((rc = find_root(&b, t, &roots[t], err)) != NF_OK)
+    int32_t *roots = b.stack; /* not in use yet: remember roots before clearing colors */
+    for (int64_t t = 0; t < b.n_trees; t++) {
+        int64_t r = 0;
+        if ((rc = find_root(&b, t, &r, err)) != NF_OK)
             goto out;
+        roots[t] = (int32_t)r;
+    }
     for (int64_t t = 0; t < b.n_trees; t++)
         p->root[t] = (int32_t)roots[t];
     memset(b.color, 0, (size_t)b.nn);
@@ -732,10 +790,13 @@ static int build_trees(nf_model *m, nf_node *n, nf_trees *p, const char *pfx, in
     w = malloc((size_t)(nw + 1) * sizeof(wrec));
     if (w == NULL)
         goto nomem;
-    int64_t nkept = 0;
+    int64_t nkept = 0, last_id = 0, t = -1;
+    bool w_sorted = true; /* weights listed leaf by leaf in layout order (exporters do) */
     p->wpos = true;
     for (int64_t k = 0; k < nw; k++) {
-        int64_t t = find_tree(&b, wtree[k]);
+        if (t < 0 || wtree[k] != last_id) /* weights come tree by tree */
+            t = find_tree(&b, wtree[k]);
+        last_id = wtree[k];
         if (t < 0) {
             rc = nf_node_err(err, NF_EMODEL, n, "attribute '%s'[%lld] = %lld: no tree %lld in 'nodes_treeids'", an_trees,
                              (long long)k, (long long)wtree[k], (long long)wtree[k]);
@@ -764,17 +825,31 @@ static int build_trees(nf_model *m, nf_node *n, nf_trees *p, const char *pfx, in
         w[nkept].col = one_col ? 0 : (int32_t)wid[k];
         w[nkept].k = k;
         w[nkept].v = v;
+        if (nkept > 0 && cmp_wrec(&w[nkept - 1], &w[nkept]) > 0)
+            w_sorted = false;
         nkept++;
     }
-    qsort(w, (size_t)nkept, sizeof(wrec), cmp_wrec);
+    if (!w_sorted)
+        qsort(w, (size_t)nkept, sizeof(wrec), cmp_wrec);
 
     /* nodes, in layout order */
     int32_t nl = p->n_nodes;
     p->nodes = nf_arena_alloc(&m->arena, (size_t)nl * sizeof(nf_tnode));
     p->flags = nf_arena_alloc(&m->arena, (size_t)nl);
     p->wbeg = nf_arena_alloc(&m->arena, (size_t)(nl + 1) * sizeof(int32_t));
-    p->wtgt = nf_arena_alloc(&m->arena, (size_t)(nkept + nl + 1) * sizeof(int32_t));
-    p->wval = nf_arena_alloc(&m->arena, (size_t)(nkept + nl + 1) * sizeof(double));
+    /* one weight per kept record, plus a 0 for each weightless leaf in the
+     * one-column sum case (below) */
+    int64_t n_extra = 0;
+    if (p->n_acc == 1 && p->agg <= NF_AGG_AVERAGE) {
+        int64_t leaves = 0;
+        for (int64_t i = 0; i < b.nn; i++)
+            leaves += b.newidx[i] >= 0 && b.mode[i] == NF_M_LEAF;
+        n_extra = leaves;
+        for (int64_t k = 0; k < nkept; k++) /* w is sorted by leaf */
+            n_extra -= k == 0 || w[k].node != w[k - 1].node;
+    }
+    p->wtgt = nf_arena_alloc(&m->arena, (size_t)(nkept + n_extra + 1) * sizeof(int32_t));
+    p->wval = nf_arena_alloc(&m->arena, (size_t)(nkept + n_extra + 1) * sizeof(double));
     if (!p->nodes || !p->flags || !p->wbeg || !p->wtgt || !p->wval)
         goto nomem;
     bool need_d = false;

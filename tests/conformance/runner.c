@@ -279,13 +279,16 @@ static void walk(const char *dir, const char *label)
         names[n++] = strdup(e->d_name);
     }
     closedir(d);
-    qsort(names, n, sizeof *names, cmp_str);
+    if (n > 0)
+        qsort(names, n, sizeof *names, cmp_str);
     for (size_t i = 0; i < n; i++) {
         char sub[4096], sublabel[4096];
         snprintf(sub, sizeof sub, "%s/%s", dir, names[i]);
         snprintf(sublabel, sizeof sublabel, "%s/%s", label, names[i]);
         struct stat st;
-        if (stat(sub, &st) == 0 && S_ISDIR(st.st_mode))
+        /* lstat: never follow a link out of the tree (tests/models/hostile
+         * holds a symlink to /etc on purpose) */
+        if (lstat(sub, &st) == 0 && S_ISDIR(st.st_mode))
             walk(sub, sublabel);
         free(names[i]);
     }

@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <json-c/json.h>
+
 #include "../../fcgi/codec.h"
 #include "harness.h"
 
@@ -395,6 +397,219 @@ static void test_numbers(void)
     nf_buf_free(&b);
 }
 
+/* ---- JSON rows: the fast path against the json-c path ------------------ */
+
+/* One number in a shape clients write, or an edge of json-c's reading:
+ * integers clamp (strtoll / strtoull), -0 is +0, long mantissas and big
+ * exponents go through strtod, null is NaN. */
+static int rand_number(char *o, size_t cap)
+{
+    uint64_t r = next_rand();
+    double x = (double)(int64_t)(next_rand() >> 11) / (double)(1ull << 53) * 2.0 - 1.0; /* [-1, 1) */
+    double scale = pow(10.0, (double)(int)(next_rand() % 13) - 6.0);
+    switch (r % 16) {
+    case 0: return snprintf(o, cap, "%.17g", x);
+    case 1: return snprintf(o, cap, "%.17g", x * scale);
+    case 2: return snprintf(o, cap, "%.16g", x * scale);
+    case 3: return snprintf(o, cap, "%.9g", x * scale);
+    case 4: return snprintf(o, cap, "%.3f", x * 100);
+    case 5: return snprintf(o, cap, "%g", x * scale);
+    case 6: return snprintf(o, cap, "%.6e", x * scale);
+    case 7: return snprintf(o, cap, "%lld", (long long)(next_rand() % 2000001) - 1000000);
+    case 8: { /* any double, bits at random */
+        uint64_t b = next_rand();
+        double d;
+        memcpy(&d, &b, 8);
+        return isfinite(d) ? snprintf(o, cap, "%.17g", d) : snprintf(o, cap, "1e400");
+    }
+    case 9: { /* 17 to 25 digits after "0.", leading zeros, exponent */
+        int n = snprintf(o, cap, "%s0.%s", next_rand() % 2 ? "-" : "", next_rand() % 3 ? "" : "000");
+        int nd = 17 + (int)(next_rand() % 9);
+        for (int i = 0; i < nd; i++)
+            o[n++] = (char)('0' + next_rand() % 10);
+        return n + snprintf(o + n, cap - (size_t)n, "%s", next_rand() % 2 ? "" : "E-7");
+    }
+    case 10: {
+        static const char *edge[] = {"-0", "0", "-0.0", "0e5", "18446744073709551615", "18446744073709551616",
+                                     "99999999999999999999999", "-9223372036854775808", "-9223372036854775809",
+                                     "-123456789012345678901234", "9007199254740993", "9007199254740993.0",
+                                     "1e-310", "4.9406564584124654e-324", "1.7976931348623157e308", "1e309",
+                                     "2.2250738585072011e-308", "1E+2", "1e-22", "1e23", "123456789012345678e-5",
+                                     "0.1", "null"};
+        return snprintf(o, cap, "%s", edge[next_rand() % (sizeof edge / sizeof edge[0])]);
+    }
+    case 11: return snprintf(o, cap, "%.20g", x * scale);
+    case 12: return snprintf(o, cap, "%.17ge%d", x, (int)(next_rand() % 61) - 30);
+    case 13: return snprintf(o, cap, "null");
+    default: return snprintf(o, cap, "%.17g", (double)(float)(x * scale));
+    }
+}
+
+static void test_fast_rows(void)
+{
+    nf_buf body = {0}, slow = {0}, aux = {0};
+    nf_input_slot slot = {0};
+    int n_bodies = 0, n_numbers = 0, bad = 0, declined = 0;
+    char first[256] = "";
+    for (int it = 0; it < 600; it++) {
+        int dtype = it % 3 == 2 ? NF_DT_DOUBLE : NF_DT_FLOAT, cols = 1 + (int)(next_rand() % 12);
+        int rows = 1 + (int)(next_rand() % 40), features = it % 7 == 0;
+        if (features)
+            rows = 1;
+        nf_buf_reset(&body);
+        nf_buf_printf(&body, features ? "{\"features\": " : it % 5 == 0 ? " [" : "{\n  \"instances\" :[ ");
+        for (int r = 0; r < rows; r++) {
+            nf_buf_printf(&body, "%s[", r ? (it % 2 ? ",\n" : ", ") : "");
+            for (int c = 0; c < cols; c++) {
+                char num[96];
+                rand_number(num, sizeof num);
+                nf_buf_printf(&body, "%s%s", c ? (it % 4 ? "," : " ,\t") : "", num);
+                n_numbers++;
+            }
+            nf_buf_printf(&body, "]");
+        }
+        nf_buf_printf(&body, features ? "}" : it % 5 == 0 ? "] " : "]}\r\n");
+        char *copy = malloc(body.len); /* exactly its length */
+        memcpy(copy, body.p, body.len);
+        /* the fast path */
+        memset(&slot.t, 0, sizeof slot.t);
+        slot.t.name = "x";
+        slot.t.dtype = dtype;
+        slot.t.n_dims = 2;
+        slot.t.dims[0] = -1;
+        slot.t.dims[1] = it % 2 ? cols : -1;
+        int64_t n_rows = 0;
+        int took = nf_decode_json_fast(copy, body.len, &slot, 1, 0, &n_rows);
+        /* the json-c path */
+        struct json_object *root = NULL, *list = NULL;
+        nf_err err = {0};
+        nf_rows rr = {.dtype = dtype, .n_cols = cols, .data = &slow, .aux = &aux};
+        int rc = nf_json_parse(copy, body.len, &root, &err);
+        if (rc == 0) {
+            if (json_object_is_type(root, json_type_array))
+                list = root;
+            else if (!json_object_object_get_ex(root, features ? "features" : "instances", &list))
+                rc = -1;
+        }
+        if (rc == 0 && features) {
+            /* one row: wrap it as the json-c path does (json_rows single) */
+            struct json_object *wrap = json_object_new_array();
+            json_object_array_add(wrap, json_object_get(list));
+            rc = nf_decode_json_rows(wrap, &rr, &err);
+            json_object_put(wrap);
+        } else if (rc == 0) {
+            rc = nf_decode_json_rows(list, &rr, &err);
+        }
+        json_object_put(root);
+        size_t esz = dtype == NF_DT_FLOAT ? 4 : 8;
+        if (!took) {
+            declined++;
+        } else if (rc != 0 || n_rows != rows || slot.t.dims[0] != rows || slot.t.dims[1] != cols ||
+                   rr.n_rows != rows || memcmp(slot.t.data, rr.elems, (size_t)(rows * cols) * esz) != 0) {
+            if (bad++ == 0)
+                snprintf(first, sizeof first, "%.120s (json-c rc %d %.100s)", body.p, rc, err.msg);
+        }
+        n_bodies++;
+        free(copy);
+    }
+    T_CHECK("json rows fast path equals json-c bit for bit", bad == 0 && n_numbers > 10000,
+            "%d of %d bodies differ (%d numbers), first: %s", bad, n_bodies, n_numbers, first);
+    /* random bodies hold only what it takes; 1e400, -0 and friends included */
+    T_CHECK("json rows fast path takes plain bodies", declined == 0, "%d of %d declined", declined, n_bodies);
+
+    /* everything else is left to the json-c path (which writes the errors) */
+    static const char *leave[] = {
+        "{\"instances\": [[1,2]], \"x\": 1}", "{\"inst\\u0061nces\": [[1,2]]}", "{\"instances\": [[1,\"2\"]]}",
+        "{\"instances\": [[1,true]]}", "{\"instances\": [[01,2]]}", "{\"instances\": [[1.,2]]}",
+        "{\"instances\": [[.5,2]]}", "{\"instances\": [[+1,2]]}", "{\"instances\": [[1,2],[3]]}",
+        "{\"instances\": []}", "{\"instances\": [[]]}", "{\"instances\": [[1,2]]} x", "{\"instances\": [[1,2]]",
+        "{\"instances\": [[1e,2]]}", "{\"instances\": [[-,2]]}", "{\"instances\": [[NaN,2]]}",
+        "{\"instances\": [[1,nul]]}", "{\"instances\": [[1,nullx]]}", "{\"features\": 1}", "{\"inputs\": [[1,2]]}",
+        "[[1,2],[3,4]] ,", "\xef\xbb\xbf[[1,2]]", "{\"instances\": [[1,2,]]}", "{\"instances\": [[1,2]],}",
+        "{\"instances\": [[1,2] [3,4]]}", "{\"instances\": [[1 2]]}", "{\"instances\": [[1,2]]}\f",
+        "{\"instances\": [[[1],2]]}", "{\"instances\": [{\"a\": 1}]}", "{\"features\": [1,2], \"features\": [3,4]}",
+        "{\"instances\": [[1,-Infinity]]}", "{\"instances\": [[1,2e+]]}",
+        "{\"instances\": [[1,0x10]]}", "{}", "", " ", "null", "[]",
+    };
+    int wrong = 0;
+    const char *which = "";
+    for (size_t i = 0; i < sizeof leave / sizeof leave[0]; i++) {
+        size_t len = strlen(leave[i]);
+        char *copy = malloc(len ? len : 1);
+        memcpy(copy, leave[i], len);
+        memset(&slot.t, 0, sizeof slot.t);
+        slot.t.name = "x";
+        slot.t.dtype = NF_DT_FLOAT;
+        slot.t.n_dims = 2;
+        slot.t.dims[0] = -1;
+        slot.t.dims[1] = 2;
+        int64_t n_rows = 0;
+        if (nf_decode_json_fast(copy, len, &slot, 1, 0, &n_rows) != 0 && wrong++ == 0)
+            which = leave[i];
+        free(copy);
+    }
+    {
+        static const char nul[] = "{\"instances\": [[1,2]]}\0"; /* a NUL byte after the value */
+        int64_t n_rows = 0;
+        slot.t = (nf_tensor){.name = "x", .dtype = NF_DT_FLOAT, .n_dims = 2, .dims = {-1, 2}};
+        if (nf_decode_json_fast(nul, sizeof nul - 1, &slot, 1, 0, &n_rows) != 0 && wrong++ == 0)
+            which = "NUL after the value";
+    }
+    T_CHECK("json rows fast path leaves other bodies to json-c", wrong == 0, "%d taken, first '%s'", wrong, which);
+    /* and other models: several inputs, integer input, fixed batch, too many rows */
+    {
+        const char *b1 = "{\"instances\": [[1,2],[3,4]]}";
+        int64_t n_rows = 0;
+        nf_input_slot two[2] = {{.t = {.name = "x", .dtype = NF_DT_FLOAT, .n_dims = 2, .dims = {-1, 2}}},
+                                {.t = {.name = "y", .dtype = NF_DT_FLOAT, .n_dims = 2, .dims = {-1, 2}}}};
+        int taken = nf_decode_json_fast(b1, strlen(b1), two, 2, 0, &n_rows);
+        memset(&slot.t, 0, sizeof slot.t);
+        slot.t = (nf_tensor){.name = "x", .dtype = NF_DT_INT64, .n_dims = 2, .dims = {-1, 2}};
+        taken += nf_decode_json_fast(b1, strlen(b1), &slot, 1, 0, &n_rows);
+        slot.t = (nf_tensor){.name = "x", .dtype = NF_DT_FLOAT, .n_dims = 2, .dims = {1, 2}};
+        taken += nf_decode_json_fast(b1, strlen(b1), &slot, 1, 0, &n_rows);
+        slot.t = (nf_tensor){.name = "x", .dtype = NF_DT_FLOAT, .n_dims = 2, .dims = {-1, 2}};
+        taken += nf_decode_json_fast(b1, strlen(b1), &slot, 1, 1, &n_rows);
+        slot.t = (nf_tensor){.name = "x", .dtype = NF_DT_FLOAT, .n_dims = 1, .dims = {-1}};
+        taken += nf_decode_json_fast(b1, strlen(b1), &slot, 1, 0, &n_rows);
+        T_CHECK("json rows fast path only for one [N, F] float input within limits", taken == 0, "%d taken", taken);
+        slot.t = (nf_tensor){.name = "x", .dtype = NF_DT_FLOAT, .n_dims = 2, .dims = {-1, 2}};
+        taken = nf_decode_json_fast(b1, strlen(b1), &slot, 1, 2, &n_rows);
+        T_CHECK("json rows fast path takes the common body", taken == 1 && n_rows == 2 && slot.t.dims[0] == 2,
+                "taken %d rows %lld", taken, (long long)n_rows);
+    }
+    nf_buf_free(&body);
+    nf_buf_free(&slow);
+    nf_buf_free(&aux);
+    nf_buf_free(&slot.buf);
+}
+
+/* nf_fmt_f32 is snprintf's "%.9g", byte for byte. */
+static void test_fmt_f32(void)
+{
+    int bad = 0, n = 0;
+    char first[128] = "";
+    for (int i = 0; i < 400000; i++) {
+        uint32_t bits = (uint32_t)next_rand();
+        if (i < 12) /* 0, -0, subnormals, extremes, 1, 0.1, 1e9 - a bit, 9.9999999e-5 */
+            bits = (uint32_t[]){0, 0x80000000u, 1, 0x807fffffu, 0x7f7fffffu, 0x00800000u, 0x3f800000u, 0x3dcccccdu,
+                                0x4e6e6b27u, 0x4e6e6b28u, 0x38d1b716u, 0x38d1b717u}[i];
+        else if (i % 2) /* typical outputs: within a few decades of 1 */
+            bits = 0x30000000u + (uint32_t)(next_rand() % 0x20000000u) + (bits & 0x80000000u);
+        float f;
+        memcpy(&f, &bits, 4);
+        if (!isfinite(f))
+            continue;
+        char want[64], got[64];
+        snprintf(want, sizeof want, "%.9g", (double)f);
+        size_t len = nf_fmt_f32(got, f);
+        n++;
+        if ((strcmp(want, got) != 0 || len != strlen(want)) && bad++ == 0)
+            snprintf(first, sizeof first, "%08x: want %s got %s", bits, want, got);
+    }
+    T_CHECK("float32 text is %.9g byte for byte", bad == 0, "%d of %d differ, first %s", bad, n, first);
+}
+
 static void test_escaping(void)
 {
     static const struct {
@@ -545,6 +760,8 @@ int main(void)
     test_rows();
     test_bodies();
     test_numbers();
+    test_fast_rows();
+    test_fmt_f32();
     test_escaping();
     test_encoders();
     return T_DONE();

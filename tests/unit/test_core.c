@@ -10,6 +10,8 @@
 
 #include "nf.h"
 #include "harness.h"
+#include "nf_impl.h"    /* nf__wire_check, nf__wire_pack */
+#include "onnx.pb-c.h"
 
 /* ---- malloc counting (not under sanitizers, which own malloc) ---------- */
 #if defined(__SANITIZE_ADDRESS__)
@@ -120,6 +122,49 @@ int main(void)
                 "rc %d %s", rc, err.msg);
         free(buf);
         free(tmp);
+    }
+    /* the loader hands protobuf-c the file with repeated scalars packed
+     * (wire.c): the same message, checked exactly as the plain scan does */
+    if (model != NULL) {
+        unsigned char *packed = malloc(len + 16);
+        size_t plen = 0;
+        rc = nf__wire_pack(model, len, packed, &plen, &err);
+        Onnx__ModelProto *a = onnx__model_proto__unpack(NULL, len, (const uint8_t *)model);
+        Onnx__ModelProto *b = rc == NF_OK ? onnx__model_proto__unpack(NULL, plen, packed) : NULL;
+        int same = 0;
+        if (a && b) { /* protobuf-c's own encoding of both: equal iff the messages are */
+            size_t sa = onnx__model_proto__get_packed_size(a), sb = onnx__model_proto__get_packed_size(b);
+            unsigned char *ea = malloc(sa + 1), *eb = malloc(sb + 1);
+            onnx__model_proto__pack(a, ea);
+            onnx__model_proto__pack(b, eb);
+            same = sa == sb && memcmp(ea, eb, sa) == 0;
+            free(ea);
+            free(eb);
+        }
+        T_CHECK("packed model is the same message, smaller", rc == NF_OK && same && plen < len * 9 / 10,
+                "rc %d, same %d, %zu -> %zu bytes", rc, same, len, plen);
+        /* in place, as nf_model_load does it: the file 32 bytes into the output */
+        unsigned char *inplace = malloc(len + 32);
+        size_t ilen = 0;
+        memcpy(inplace + 32, model, len);
+        int rc2 = nf__wire_pack(inplace + 32, len, inplace, &ilen, &err);
+        T_CHECK("packing in place writes the same bytes", rc2 == NF_OK && ilen == plen && memcmp(inplace, packed, plen) == 0,
+                "rc %d, %zu vs %zu bytes", rc2, ilen, plen);
+        free(inplace);
+        if (a)
+            onnx__model_proto__free_unpacked(a, NULL);
+        if (b)
+            onnx__model_proto__free_unpacked(b, NULL);
+        int differ = 0;
+        size_t at = 0;
+        for (size_t cut = 0; cut < len && !differ; cut += 1 + cut / 64) {
+            nf_err e1 = {0}, e2 = {0};
+            int r1 = nf__wire_check(model, cut, &e1), r2 = nf__wire_pack(model, cut, packed, &plen, &e2);
+            differ = r1 != r2 || strcmp(e1.msg, e2.msg) != 0;
+            at = cut;
+        }
+        T_CHECK("packing scan refuses truncations as the plain scan", !differ, "differ at %zu bytes", at);
+        free(packed);
     }
     free(model);
 

@@ -312,14 +312,17 @@ static void check_batch_consistency(nf_app *app)
 }
 
 /* A steady stream of the same request allocates nothing that outlives it
- * and the reused buffers stop growing; CSV (no json-c tree) allocates
- * nothing at all once the first request of its shape has been served. */
+ * and the reused buffers stop growing; CSV and JSON rows (no json-c tree:
+ * codec.c's fast path) allocate nothing at all once the first request of
+ * their shape has been served. */
 static void check_steady_heap(nf_app *app)
 {
 #ifdef NF_COUNT_ALLOCS
     nf_resp resp;
     const char *json = "{\"instances\": [[" ZERO10 "], [" ROW0 "]]}", *csv = ZERO10 "\n" ROW0 "\n";
+    const char *tree = "{\"inputs\": [[" ZERO10 "], [" ROW0 "]]}"; /* the json-c path */
     nf_req jreq = {.method = "POST", .path = "/invocations", .body = json, .body_len = strlen(json)};
+    nf_req treq = {.method = "POST", .path = "/invocations", .body = tree, .body_len = strlen(tree)};
     nf_req creq = {.method = "POST", .path = "/invocations", .content_type = "text/csv", .accept = "text/csv",
                    .body = csv, .body_len = strlen(csv)};
     nf_route(app, &jreq, &resp);
@@ -331,6 +334,13 @@ static void check_steady_heap(nf_app *app)
     T_CHECK("json requests leak nothing", n_live == live && app->out.cap == cap && app->inputs[0].buf.cap == in_cap &&
                                               resp.status == 200,
             "blocks outstanding %ld -> %ld, out cap %zu -> %zu", live, n_live, cap, app->out.cap);
+    T_CHECK("json rows requests allocate nothing", n_allocs == allocs, "%ld allocations in 50 requests",
+            n_allocs - allocs);
+    live = n_live;
+    for (int i = 0; i < 50; i++)
+        nf_route(app, &treq, &resp);
+    T_CHECK("json inputs requests leak nothing", n_live == live && resp.status == 200,
+            "blocks outstanding %ld -> %ld", live, n_live);
     /* json-c's tree is the one per-request allocation: proves the hook sees calls. */
     T_CHECK("allocation hook counts", n_allocs > allocs, "no allocation seen in 50 JSON requests");
     allocs = n_allocs;
