@@ -3,6 +3,7 @@
 #   make run        install missing Debian packages, build, serve models/default.onnx on 127.0.0.1:8080
 #   make test       install test dependencies, build, run every test; ends with "N passed, N failed"
 #   make bench      benchmark against Flask+gunicorn, ONNX Runtime and the nginx->FastCGI limit
+#   make soak       tests/e2e/test_soak.sh for 10 minutes (SOAK_SECONDS=600)
 #   make model      remake models/default.onnx from scikit-learn's diabetes data
 # Variables: MODEL=path.onnx PORT=8080 WORKERS=N CONFIG=conf/nginfer.cfg SANITIZE=1
 
@@ -44,7 +45,7 @@ WORKERS ?=
 MODEL   ?=
 CONFIG  ?= conf/nginfer.cfg
 
-.PHONY: all run test deps deps-test model clean unit conformance e2e bench
+.PHONY: all run test deps deps-test model clean unit conformance e2e bench soak
 all: $(CORE_LIB) $(WORKER) $(UNIT_BIN) $(CONF_BIN) $(if $(LAMBDA_SRC),$(LAMBDA))
 
 $(GEN)/onnx.pb-c.c $(GEN)/onnx.pb-c.h &: $(PROTO)
@@ -101,6 +102,10 @@ e2e: all
 bench: all
 	tools/deps.sh bench
 	BUILD=$(BUILD) bench/run.sh
+
+SOAK_SECONDS ?= 600
+soak: deps-test all
+	SOAK_SECONDS=$(SOAK_SECONDS) BUILD=$(BUILD) bash tests/e2e/test_soak.sh
 
 model:
 	/usr/bin/python3 tools/make_default_model.py

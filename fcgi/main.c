@@ -14,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/select.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -51,6 +53,22 @@ static const char *reason(int status)
     case 503: return "Service Unavailable";
     default: return "Status";
     }
+}
+
+/* libfcgi waits on its sockets with select(), whose fd_set holds fds below
+ * FD_SETSIZE only: a larger fd would write past it. Capping the soft
+ * open-file limit there makes such an fd impossible (a worker needs a
+ * handful). The hard limit stays: valgrind refuses to change it. */
+static void cap_nofile(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur <= FD_SETSIZE)
+        return;
+    rl.rlim_cur = FD_SETSIZE;
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+        fprintf(stderr, "nginfer-worker: setrlimit(RLIMIT_NOFILE, %d): %s\n", FD_SETSIZE, strerror(errno));
 }
 
 static void usage(FILE *f)
@@ -186,6 +204,7 @@ int main(int argc, char **argv)
         return 0;
     }
 
+    cap_nofile();
     if (FCGX_Init() != 0) {
         fprintf(stderr, "nginfer-worker: FCGX_Init failed\n");
         return 1;
@@ -215,6 +234,7 @@ int main(int argc, char **argv)
             path = FCGX_GetParam("SCRIPT_NAME", req.envp);
         const char *cl = FCGX_GetParam("CONTENT_LENGTH", req.envp);
         long content_length = cl ? strtol(cl, NULL, 10) : 0;
+        int have_length = cl != NULL && cl[0] != '\0';
         nf_req r = {
             .method = method ? method : "GET",
             .path = path ? path : "/",
@@ -231,6 +251,11 @@ int main(int argc, char **argv)
                           cfg.max_body_bytes);
         } else if (rb < 0) {
             nf_resp_error(&app, &resp, 500, "internal", "out of memory reading the request body");
+        } else if (have_length && (content_length < 0 || (size_t)content_length != n_in)) {
+            /* nginx sends whole bodies only; anything else talking to the
+             * socket gets no half-read request run */
+            nf_resp_error(&app, &resp, 400, "bad_request", "request body of %zu bytes, but CONTENT_LENGTH is %ld", n_in,
+                          content_length);
         } else {
             r.body = body.p ? body.p : "";
             r.body_len = body.len;

@@ -4,7 +4,7 @@
 set -euo pipefail
 what=${1:-run}
 run_pkgs="gcc make libc6-dev protobuf-c-compiler libprotobuf-c-dev libonnx-dev libfcgi-dev libjson-c-dev libconfig-dev libopenblas-dev spawn-fcgi multiwatch nginx-light curl"
-test_pkgs="$run_pkgs libonnx-testdata python3 python3-onnx python3-yaml yamllint valgrind zip"
+test_pkgs="$run_pkgs libonnx-testdata python3 python3-onnx python3-yaml yamllint valgrind zip wrk"
 bench_pkgs="$run_pkgs wrk apache2-utils gunicorn python3-flask python3-sklearn python3-onnx gnuplot-nox nodejs npm"
 case "$what" in
 run) pkgs=$run_pkgs ;;
@@ -16,6 +16,8 @@ missing=()
 for p in $pkgs; do
   # nginx-light or full nginx both provide what we need
   if [ "$p" = nginx-light ] && command -v nginx >/dev/null 2>&1; then continue; fi
+  # a Node.js build that ships its own npm conflicts with Debian's npm
+  if { [ "$p" = npm ] || [ "$p" = nodejs ]; } && command -v "$p" >/dev/null 2>&1; then continue; fi
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
     missing+=("$p")
   fi
