@@ -114,6 +114,6 @@ clean:
 	rm -rf build
 
 # packaging targets of the deploy targets (make image, make lambda-zip)
--include docker/docker.mk fcgi/lambda/lambda.mk
+-include docker/docker.mk fcgi/lambda/lambda.mk tests/fuzz/fuzz.mk
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

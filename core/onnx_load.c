@@ -687,7 +687,9 @@ static int build_model(nf_model *m, const Onnx__ModelProto *mp, const char *dir,
         if (idx < 0)
             return nf_err_set(err, NF_EMODEL, "graph output '%s' is not produced by any node, initializer or input", name);
         nf_value *v = &m->values[idx];
-        int rc = decl_type(v, g->output[i], "output", err);
+        /* a graph input passed straight through keeps its input
+         * declaration: requests are checked against it */
+        int rc = v->kind == NF_V_INPUT ? NF_OK : decl_type(v, g->output[i], "output", err);
         if (rc != NF_OK)
             return rc;
         v->is_output = true;
