@@ -4,6 +4,7 @@
 #                       -fsanitize=fuzzer,address,undefined, from the sources
 #   make fuzz           tests/fuzz/run.sh $(FUZZ_SECONDS): regressions first,
 #                       then each target for FUZZ_SECONDS (default 300)
+#   make fuzz-short     the same for 60 s each (not yet part of make test)
 #
 # The sources are compiled again here (not $(CORE_LIB)): libFuzzer needs
 # every file instrumented for coverage, and ASan/UBSan see the core's own
@@ -25,13 +26,16 @@ FUZZ_SRC     = $(wildcard core/*.c core/ops/*.c) $(filter-out fcgi/main.c,$(wild
 FUZZ_OBJ     = $(patsubst %.c,$(FUZZ_BUILD)/obj/%.o,$(FUZZ_SRC)) $(FUZZ_BUILD)/obj/gen/onnx.pb-c.o
 FUZZ_BINS    = $(patsubst %,$(FUZZ_BUILD)/fuzz_%,$(FUZZ_NAMES))
 
-.PHONY: fuzz fuzz-build
+.PHONY: fuzz fuzz-short fuzz-build
 # objects made through the fuzz_% pattern rule are kept (not intermediate)
 .SECONDARY: $(FUZZ_OBJ)
 fuzz-build: $(FUZZ_BINS)
 
 fuzz:
-	tests/fuzz/run.sh $(FUZZ_SECONDS)
+	FUZZ_BUILD=$(FUZZ_BUILD) tests/fuzz/run.sh $(FUZZ_SECONDS)
+
+fuzz-short:
+	FUZZ_BUILD=$(FUZZ_BUILD) tests/fuzz/run.sh 60
 
 $(FUZZ_BUILD)/obj/gen/onnx.pb-c.o: $(GEN)/onnx.pb-c.c
 	@mkdir -p $(dir $@)
