@@ -1,7 +1,8 @@
 # docker/docker.mk: `make image` (included by the top Makefile).
 #
 #   make image        builds $(IMAGE) (localhost/nginfer:latest) from docker/Dockerfile
-#                     with podman (docker when podman is missing). With the default
+#                     with podman (docker when podman is missing): a build stage on
+#                     IMAGE_BASE, a runtime stage FROM scratch (about 50 MB). With the default
 #                     IMAGE_BASE the base image is first made from Debian's archive by
 #                     docker/mkbase.sh (mmdebstrap, about 2-3 minutes, once: cached
 #                     while the tag exists), as no image registry is needed then.

@@ -10,10 +10,11 @@
 #                serve script's drain, non-root uid 10001 with a read-only
 #                root and a writable /tmp; the Service, HPA (autoscaling/v2,
 #                CPU) and PDB point at the Deployment's pods
-#   kubectl      `kubectl create --dry-run=client --validate=false -o yaml`,
-#                with the kubectl on PATH or Debian's kubernetes-client; SKIP
-#                when it cannot work offline (it asks an API server for
-#                discovery even in client dry-run)
+#   kubectl      `kubectl create --dry-run=client --validate=false -o yaml`
+#                with the kubectl on PATH (Debian: kubernetes-client; SKIP
+#                when there is none), offline: a discovery cache written
+#                here lists the GA APIs only, so a removed beta API fails
+#                (checked with a broken copy); no field validation
 # Prints which checks ran ("# k8s: ..."). Each unavailable tool is a SKIP
 # line with the reason, never a silent pass.
 # Run by tests/run.sh (e2e suite) or alone: bash tests/e2e/test_k8s.sh
@@ -179,17 +180,22 @@ fi
 
 # --- kubectl dry-run --------------------------------------------------------------------
 
-if ! command -v kubectl >/dev/null 2>&1; then
-    if apt-cache policy kubernetes-client 2>/dev/null | grep -q 'Candidate: [0-9]'; then
-        apt_install kubernetes-client
-    fi
-fi
+# kubectl maps each object's apiVersion and kind to a resource through the
+# API server's discovery, even with --dry-run=client --validate=false. No
+# server here: the kubeconfig names a closed loopback port, and the test
+# writes kubectl's discovery cache (--cache-dir; the same layout in
+# kubectl 1.20, Debian's kubernetes-client, and 1.32) with the GA APIs the
+# manifests may use: v1, apps/v1, autoscaling/v2, policy/v1. A manifest on a
+# removed beta API (autoscaling/v2beta2, policy/v1beta1) is then not
+# recognized, as by a current cluster; a broken copy checks that. Fields
+# are not validated (no OpenAPI document without a server).
 if command -v kubectl >/dev/null 2>&1; then
-    kv=$(kubectl version --client 2>/dev/null | head -1)
-    # No cluster: a kubeconfig naming a closed loopback port, so kubectl
-    # never talks to whatever listens on its default localhost:8080.
+    kv=$(kubectl version --client 2>/dev/null | head -1 | sed 's/^Client Version: //; s/version.Info{Major:"\([0-9]*\)", Minor:"\([0-9]*\)".*/v\1.\2/')
     kport=$(free_port 700)
-    cat >"$e2e_tmp/kubeconfig" <<EOF
+    kdir=$e2e_tmp/kube
+    disc=$kdir/cache/discovery/127.0.0.1_$kport
+    mkdir -p "$disc/v1" "$disc/apps/v1" "$disc/autoscaling/v2" "$disc/policy/v1"
+    cat >"$kdir/kubeconfig" <<EOF
 apiVersion: v1
 kind: Config
 clusters:
@@ -207,22 +213,49 @@ contexts:
     user: none
 current-context: none
 EOF
-    if out=$(KUBECONFIG=$e2e_tmp/kubeconfig timeout 30 kubectl create --dry-run=client --validate=false \
-        --request-timeout=5s -o yaml -f "$k8s" 2>&1 </dev/null); then
-        n=$(echo "$out" | grep -c '^kind: ')
-        [ "$n" -eq ${#files[@]} ] && pass k8s/kubectl-dry-run ||
-            fail k8s/kubectl-dry-run "$n objects printed for ${#files[@]} files"
-        ran+=("kubectl dry-run ($kv)")
-    elif echo "$out" | grep -qi 'unable to recognize\|server API group list\|connection refused\|dial tcp'; then
-        skip k8s/kubectl-dry-run "$kv needs an API server's discovery even with --dry-run=client: $(echo "$out" | tail -1 | cut -c1-160)"
-        ran+=("kubectl: skipped (needs a server)")
+    # servergroups.json: an APIGroupList; GROUP/VERSION/serverresources.json:
+    # an APIResourceList per group version (client-go discovery/cached/disk).
+    gv() { # GROUP VERSION: the APIGroupList entry
+        local n=$1 v=$2 g=${1:+$1/}$2
+        printf '{"name":"%s","versions":[{"groupVersion":"%s","version":"%s"}],"preferredVersion":{"groupVersion":"%s","version":"%s"}}' \
+            "$n" "$g" "$v" "$g" "$v"
+    }
+    res() { # GROUP/VERSION PLURAL KIND: that version's resource list
+        printf '{"kind":"APIResourceList","apiVersion":"v1","groupVersion":"%s","resources":[{"name":"%s","singularName":"%s","namespaced":true,"kind":"%s","verbs":["create","delete","get","list","patch","update","watch"]}]}\n' \
+            "$1" "$2" "$(tr '[:upper:]' '[:lower:]' <<<"$3")" "$3"
+    }
+    printf '{"kind":"APIGroupList","apiVersion":"v1","groups":[%s,%s,%s,%s]}\n' \
+        "$(gv '' v1)" "$(gv apps v1)" "$(gv autoscaling v2)" "$(gv policy v1)" >"$disc/servergroups.json"
+    res v1 services Service >"$disc/v1/serverresources.json"
+    res apps/v1 deployments Deployment >"$disc/apps/v1/serverresources.json"
+    res autoscaling/v2 horizontalpodautoscalers HorizontalPodAutoscaler >"$disc/autoscaling/v2/serverresources.json"
+    res policy/v1 poddisruptionbudgets PodDisruptionBudget >"$disc/policy/v1/serverresources.json"
+    kc() { # kubectl create --dry-run=client of $1 (a file or directory)
+        KUBECONFIG=$kdir/kubeconfig timeout 30 kubectl create --dry-run=client --validate=false \
+            --cache-dir "$kdir/cache" --request-timeout=5s -o yaml -f "$1" 2>&1 </dev/null
+    }
+    if out=$(kc "$k8s"); then
+        n=$(grep -c '^kind: ' <<<"$out")
+        want=$(cat "${files[@]}" | grep -c '^kind: ')
+        [ "$n" -eq "$want" ] && pass k8s/kubectl-dry-run ||
+            fail k8s/kubectl-dry-run "$n objects printed for the $want in $k8s"
     else
-        fail k8s/kubectl-dry-run "$(echo "$out" | tail -3 | tr '\n' ' ')"
-        ran+=("kubectl dry-run ($kv)")
+        fail k8s/kubectl-dry-run "$(tail -3 <<<"$out" | tr '\n' ' ')"
     fi
+    sed 's|^apiVersion: autoscaling/v2$|apiVersion: autoscaling/v2beta2|' "$k8s/hpa.yaml" >"$kdir/hpa-v2beta2.yaml"
+    # Not in the cache: kubectl drops it, asks the (absent) server again and
+    # gives up on that file.
+    if out=$(kc "$kdir/hpa-v2beta2.yaml"); then
+        fail k8s/kubectl-refuses-removed-api "an HPA on autoscaling/v2beta2 passed: $(head -3 <<<"$out" | tr '\n' ' ')"
+    elif grep -q 'unable to recognize "[^"]*hpa-v2beta2.yaml"\|no matches for kind' <<<"$out"; then
+        pass k8s/kubectl-refuses-removed-api
+    else
+        fail k8s/kubectl-refuses-removed-api "failed for another reason: $(tail -2 <<<"$out" | tr '\n' ' ')"
+    fi
+    ran+=("kubectl $kv create --dry-run=client --validate=false (discovery cache: v1, apps/v1, autoscaling/v2, policy/v1; no server, no field validation)")
 else
-    skip k8s/kubectl-dry-run "no kubectl, and Debian's kubernetes-client could not be installed"
-    ran+=("kubectl: not available")
+    skip k8s/kubectl-dry-run "no kubectl (Debian package kubernetes-client)"
+    ran+=("kubectl: not installed")
 fi
 
 note "k8s: checks run: $(printf '%s; ' "${ran[@]}" | sed 's/; $//')"
