@@ -81,19 +81,22 @@ int nf_value_set(nf_value *v, int dtype, int n_dims, const int64_t *dims, nf_err
     if (esz == 0)
         return nf_err_set(err, NF_EUNSUPPORTED, "tensor '%s': element type %d is not supported", v->name, dtype);
     /* 2^40 bytes is far beyond any model we would run and keeps every
-     * later size_t product of a count and an element size exact */
+     * later size_t product of a count and an element size exact. Checked
+     * by multiplying, not dividing: every node's infer calls this on every
+     * run, and a 64-bit division costs more than a multiply. */
     const int64_t limit = (int64_t)1 << 40;
     int64_t c = 1;
     for (int i = 0; i < n_dims; i++) {
         if (dims[i] < 0)
             return nf_err_set(err, NF_EMODEL, "tensor '%s': dimension %d is negative (%lld)", v->name, i,
                               (long long)dims[i]);
-        if (dims[i] > limit || (dims[i] > 0 && c > limit / dims[i]))
+        int64_t cd;
+        if (dims[i] > limit || __builtin_mul_overflow(c, dims[i], &cd) || cd > limit)
             return nf_err_set(err, NF_EMODEL, "tensor '%s': shape too large (dimension %d is %lld)", v->name, i,
                               (long long)dims[i]);
-        c *= dims[i];
+        c = cd;
     }
-    if (c > limit / (int64_t)esz)
+    if (c * (int64_t)esz > limit) /* c <= 2^40, esz <= 8: no overflow */
         return nf_err_set(err, NF_EMODEL, "tensor '%s': %lld elements is too large", v->name, (long long)c);
     v->dtype = dtype;
     v->n_dims = n_dims;

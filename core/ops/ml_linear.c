@@ -11,15 +11,6 @@
 #include "ml_common.h"
 
 
-static int check_io(nf_node *n, int max_out, nf_err *err)
-{
-    if (n->n_in != 1 || n->in[0] < 0)
-        return nf_node_err(err, NF_EMODEL, n, "needs exactly one input X");
-    if (n->n_out < 1 || n->n_out > max_out)
-        return nf_node_err(err, NF_EMODEL, n, "has %d outputs; the specification has %d", n->n_out, max_out);
-    return NF_OK;
-}
-
 /* Element i of X as a double. */
 static inline double x_at(const nf_value *x, int64_t i)
 {
@@ -38,10 +29,7 @@ typedef struct nf_linear {
     const float *coef;    /* [n_rows][n_feat], the node's attribute */
     const float *icpt;    /* [n_rows] or NULL */
     int post;             /* NF_PT_* */
-    /* classifier */
-    int64_t n_labels;
-    const int64_t *lab_i;
-    char *const *lab_s;
+    nf_ml_labels lab;     /* classifier */
 } nf_linear;
 
 /* scores[e] = intercept[e] + sum_j coef[e][j] * x[row][j], in double */
@@ -113,7 +101,7 @@ int nf_op_linear_regressor_prepare(nf_model *m, nf_node *n, nf_err *err)
 {
     int rc = nf__ml_check_attrs(n, linreg_spec, err);
     if (rc == NF_OK)
-        rc = check_io(n, 1, err);
+        rc = nf__ml_check_io(n, 1, err);
     if (rc != NF_OK)
         return rc;
     nf_linear *p = nf_arena_alloc(&m->arena, sizeof *p);
@@ -177,7 +165,7 @@ int nf_op_linear_classifier_prepare(nf_model *m, nf_node *n, nf_err *err)
 {
     int rc = nf__ml_check_attrs(n, linclf_spec, err);
     if (rc == NF_OK)
-        rc = check_io(n, 2, err);
+        rc = nf__ml_check_io(n, 2, err);
     if (rc != NF_OK)
         return rc;
     nf_linear *p = nf_arena_alloc(&m->arena, sizeof *p);
@@ -187,14 +175,14 @@ int nf_op_linear_classifier_prepare(nf_model *m, nf_node *n, nf_err *err)
     if (mc != 0 && mc != 1)
         return nf_node_err(err, NF_EMODEL, n, "attribute 'multi_class' = %lld: must be 0 (one-vs-rest) or 1 (multinomial)",
                            (long long)mc);
-    if ((rc = nf__ml_labels(m, n, "classlabels_ints", &p->n_labels, &p->lab_i, &p->lab_s, err)) != NF_OK)
+    if ((rc = nf__ml_labels(m, n, "classlabels_ints", &p->lab, err)) != NF_OK)
         return rc;
     const float *icpt;
     int64_t ni = nf_attr_floats(n, "intercepts", &icpt);
-    int64_t rows = ni > 0 ? ni : p->n_labels;
-    if (rows != p->n_labels && !(rows == 1 && p->n_labels == 2))
+    int64_t rows = ni > 0 ? ni : p->lab.n;
+    if (rows != p->lab.n && !(rows == 1 && p->lab.n == 2))
         return nf_node_err(err, NF_EMODEL, n, "attribute 'intercepts' has %lld values for %lld class labels; expected one "
-                           "per label (or 1 for 2 labels)", (long long)rows, (long long)p->n_labels);
+                           "per label (or 1 for 2 labels)", (long long)rows, (long long)p->lab.n);
     if ((rc = linear_read(n, p, rows, err)) != NF_OK)
         return rc;
     n->priv = p;
@@ -208,53 +196,32 @@ int nf_op_linear_classifier_infer(nf_model *m, nf_node *n, nf_err *err)
     int rc = linear_infer_x(m, n, p, &rows, err);
     if (rc != NF_OK)
         return rc;
-    nf_value *y = nf_out(m, n, 0), *z = nf_out(m, n, 1);
-    int64_t dims[2] = {rows, p->n_labels};
-    if (y != NULL && (rc = nf_value_set(y, p->lab_s ? NF_DT_STRING : NF_DT_INT64, 1, dims, err)) != NF_OK)
-        return rc;
-    return z ? nf_value_set(z, NF_DT_FLOAT, 2, dims, err) : NF_OK;
+    return nf__ml_clf_infer(m, n, rows, &p->lab, err);
 }
 
-/* Binary one-row model, score s of the second label (the spec is silent;
- * as ONNX Runtime 1.30): label = labels[1] if s > 0 else labels[0];
- * p = logistic(s) for LOGISTIC, probit(s) for PROBIT, else s (SOFTMAX and
- * SOFTMAX_ZERO are not applied to the one score); scores = [1 - p, p].
- * Departure: for PROBIT ONNX Runtime writes a misplaced column; we write
- * [-p, p], as probit(1 - s) = -probit(s). */
+/* Binary one-row model, score s of the second label: nf__ml_binary with
+ * the label at s > 0 and scores [1 - q, q] (as ONNX Runtime 1.30; the
+ * spec is silent). Departure: for PROBIT ONNX Runtime writes a misplaced
+ * column; we write [-q, q]. Otherwise one row per label: the label is the
+ * first maximum of the raw scores, then the post transform. */
 int nf_op_linear_classifier_run(nf_model *m, nf_node *n, nf_err *err)
 {
     (void)err;
     const nf_linear *p = n->priv;
     const nf_value *x = nf_in(m, n, 0);
     nf_value *y = nf_out(m, n, 0), *z = nf_out(m, n, 1);
-    int64_t rows = x->n_dims == 1 ? 1 : x->dims[0], nl = p->n_labels;
+    int64_t rows = x->n_dims == 1 ? 1 : x->dims[0], nl = p->lab.n;
     double *s = n->scratch;
     for (int64_t r = 0; r < rows; r++) {
         linear_scores(p, x, r, s);
-        int64_t lab = 0;
+        int64_t lab;
         if (p->n_rows == 1) {
-            double v = s[0];
-            lab = v > 0 ? 1 : 0;
-            double q = p->post == NF_PT_LOGISTIC ? nf__ml_logistic(v) : p->post == NF_PT_PROBIT ? nf__ml_probit(v) : v;
-            s[1] = q;
-            s[0] = p->post == NF_PT_PROBIT ? -q : 1.0 - q;
+            lab = nf__ml_binary(s[0], p->post, 0.0, true, s);
         } else {
-            /* first maximum of the raw scores (ONNX Runtime: before the
-             * transform; SOFTMAX_ZERO is not monotonic) */
-            for (int64_t k = 1; k < nl; k++)
-                if (s[k] > s[lab])
-                    lab = k;
+            lab = nf__ml_argmax(s, NULL, nl);
             nf__ml_transform(s, nl, p->post);
         }
-        if (z != NULL)
-            for (int64_t k = 0; k < nl; k++)
-                ((float *)z->data)[r * nl + k] = (float)s[k];
-        if (y != NULL) {
-            if (p->lab_s)
-                ((char **)y->data)[r] = p->lab_s[lab];
-            else
-                ((int64_t *)y->data)[r] = p->lab_i[lab];
-        }
+        nf__ml_clf_write(y, z, r, lab, s, &p->lab);
     }
     return NF_OK;
 }
@@ -276,7 +243,7 @@ int nf_op_scaler_prepare(nf_model *m, nf_node *n, nf_err *err)
 {
     int rc = nf__ml_check_attrs(n, scaler_spec, err);
     if (rc == NF_OK)
-        rc = check_io(n, 1, err);
+        rc = nf__ml_check_io(n, 1, err);
     if (rc != NF_OK)
         return rc;
     nf_scaler *p = nf_arena_alloc(&m->arena, sizeof *p);
@@ -349,7 +316,7 @@ int nf_op_normalizer_prepare(nf_model *m, nf_node *n, nf_err *err)
 {
     int rc = nf__ml_check_attrs(n, normalizer_spec, err);
     if (rc == NF_OK)
-        rc = check_io(n, 1, err);
+        rc = nf__ml_check_io(n, 1, err);
     if (rc != NF_OK)
         return rc;
     nf_normalizer *p = nf_arena_alloc(&m->arena, sizeof *p);

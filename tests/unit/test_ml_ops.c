@@ -16,7 +16,7 @@
 
 #define DIR "tests/models/bad/"
 
-/* from ml_trees.c (cross-file internals) */
+/* from ml_common.c (cross-file internals) */
 #include "ops/ml_common.h"
 
 static const struct bad_case {
