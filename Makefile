@@ -1,7 +1,9 @@
 # nginfer: build, run and test. Plain make; see README.md.
 #   make            build the core library, the worker and the tests
 #   make run        install missing Debian packages, build, serve models/default.onnx on 127.0.0.1:8080
-#   make test       install test dependencies, build, run every test; ends with "N passed, N failed"
+#   make test       install test dependencies, build, run every test (with 60 s of fuzzing per
+#                   target and the sanitizer build); ends with "N passed, N failed, N skipped"
+#   make fuzz       each libFuzzer target for FUZZ_SECONDS (300); make fuzz-short: 60 s
 #   make bench      benchmark against Flask+gunicorn, ONNX Runtime and the nginx->FastCGI limit
 #   make soak       tests/e2e/test_soak.sh for 10 minutes (SOAK_SECONDS=600)
 #   make model      remake models/default.onnx from scikit-learn's diabetes data
@@ -15,7 +17,13 @@ LDLIBS_CORE = -lprotobuf-c -lopenblas -lm -pthread
 ifeq ($(SANITIZE),1)
 BUILD   ?= build/san
 CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
-LDFLAGS += -fsanitize=address,undefined
+# Both runtimes linked in: with gcc's shared libubsan next to libasan,
+# UBSan ignores UBSAN_OPTIONS=log_path and prints to stderr, where a
+# worker's report would vanish into the service log; static, ASan and UBSan
+# each write the report files tests/run.sh san counts. (clang-14's ASan
+# runtime crashes at start in some of our binaries with Debian 12's glibc
+# 2.36, in dlsym: gcc it is.)
+LDFLAGS += -fsanitize=address,undefined -static-libasan -static-libubsan
 else
 BUILD   ?= build
 endif
@@ -87,8 +95,15 @@ deps-test:
 run: deps all
 	exec tools/nginfer-serve -c $(CONFIG) -b $(BUILD) $(if $(MODEL),-m $(MODEL)) $(if $(PORT),-p $(PORT)) $(if $(WORKERS),-w $(WORKERS))
 
+# make test: every suite, the libFuzzer runs and the sanitizer build
+# included (tests/run.sh); make test SANITIZE=1: the sanitizer suite alone,
+# against build/san.
 test: deps-test all
+ifeq ($(SANITIZE),1)
+	SAN_BUILD=$(BUILD) BUILD=$(BUILD) tests/run.sh san
+else
 	BUILD=$(BUILD) tests/run.sh
+endif
 
 unit: all
 	BUILD=$(BUILD) tests/run.sh unit

@@ -4,7 +4,7 @@
 set -euo pipefail
 what=${1:-run}
 run_pkgs="gcc make libc6-dev protobuf-c-compiler libprotobuf-c-dev libonnx-dev libfcgi-dev libjson-c-dev libconfig-dev libopenblas-dev spawn-fcgi multiwatch nginx-light curl"
-test_pkgs="$run_pkgs libonnx-testdata python3 python3-onnx python3-yaml yamllint valgrind zip wrk"
+test_pkgs="$run_pkgs libonnx-testdata python3 python3-onnx python3-yaml yamllint valgrind zip wrk clang libclang-rt-14-dev"
 bench_pkgs="$run_pkgs wrk apache2-utils gunicorn python3-flask python3-sklearn python3-onnx gnuplot-nox nodejs npm"
 case "$what" in
 run) pkgs=$run_pkgs ;;

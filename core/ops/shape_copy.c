@@ -527,7 +527,8 @@ int nf_op_pad_prepare(nf_model *m, nf_node *n, nf_err *err)
             return nf_node_err(err, NF_EUNSUPPORTED, n, "attribute 'pads' has %lld values, at most %d supported",
                                (long long)na, 2 * NF_MAX_DIMS);
         p->n_attr = (int)na;
-        memcpy(p->attr, a, (size_t)na * sizeof(int64_t));
+        if (na > 0) /* an empty 'pads' has no array (a is NULL) */
+            memcpy(p->attr, a, (size_t)na * sizeof(int64_t));
         p->value = nf_attr_float(n, "value", 0.0f);
     }
     return NF_OK;

@@ -297,3 +297,68 @@ expect_error() {
 tail_log() {
     [ -n "${serve_log:-}" ] && [ -f "$serve_log" ] && tail -n "${1:-8}" "$serve_log" | sed 's/^/#   /'
 }
+
+# e2e_asan: the binaries in $E2E_BIN are a sanitizer build (make
+# SANITIZE=1). Their RSS includes ASan's quarantine of freed memory and
+# shadow, and valgrind cannot run them: tests skip those checks, saying so.
+e2e_asan() { grep -aq __asan_init "$E2E_BIN/nginfer-worker" 2>/dev/null; }
+
+# wrk_count_script FILE: writes the wrk Lua script that counts statuses.
+# Environment read by wrk: E2E_WRK_MODE=mixed POSTs a batch of 1 to 40 rows
+# of models/default.onnx's 10 features, JSON or CSV, at random;
+# E2E_WRK_BODY=FILE POSTs that file (Content-Type $E2E_WRK_CTYPE, default
+# application/json); neither: GET. done() prints one line:
+# "E2E requests=N statuses=200:N,... connect=N read=N write=N timeout=N
+# p50_ms= p99_ms= max_ms=" (read it with wrk_field).
+wrk_count_script() {
+    cat >"$1" <<'EOF'
+local mode, path = os.getenv("E2E_WRK_MODE"), os.getenv("E2E_WRK_BODY")
+local row = "0.038076,0.05068,0.061696,0.021872,-0.044223,-0.034821,-0.043401,-0.0025923,0.019907,-0.017646"
+local bodies = {}
+if mode == "mixed" then
+  for n = 1, 40 do
+    local j, c = {}, {}
+    for i = 1, n do j[i] = "[" .. row .. "]"; c[i] = row end
+    bodies[#bodies + 1] = {"application/json", '{"instances": [' .. table.concat(j, ",") .. "]}"}
+    bodies[#bodies + 1] = {"text/csv", table.concat(c, "\n") .. "\n"}
+  end
+elseif path and path ~= "" then
+  local f = assert(io.open(path, "rb"))
+  wrk.method = "POST"
+  wrk.body = f:read("*a")
+  f:close()
+  wrk.headers["Content-Type"] = os.getenv("E2E_WRK_CTYPE") or "application/json"
+end
+if #bodies > 0 then
+  function init(args) math.randomseed(thread_id or 1) end
+  function request()
+    local b = bodies[math.random(#bodies)]
+    return wrk.format("POST", nil, {["Content-Type"] = b[1]}, b[2])
+  end
+end
+local threads = {}
+function setup(thread)
+  table.insert(threads, thread)
+  thread:set("thread_id", #threads)
+end
+statuses = {}
+function response(status, headers, body) statuses[status] = (statuses[status] or 0) + 1 end
+function done(summary, latency, requests)
+  local all, keys, parts = {}, {}, {}
+  for _, t in ipairs(threads) do
+    for k, v in pairs(t:get("statuses")) do all[k] = (all[k] or 0) + v end
+  end
+  for k in pairs(all) do table.insert(keys, k) end
+  table.sort(keys)
+  for _, k in ipairs(keys) do table.insert(parts, k .. ":" .. all[k]) end
+  local e = summary.errors
+  io.write(string.format("E2E requests=%d statuses=%s connect=%d read=%d write=%d timeout=%d p50_ms=%.2f p99_ms=%.2f max_ms=%.2f\n",
+    summary.requests, table.concat(parts, ","), e.connect, e.read, e.write, e.timeout,
+    latency:percentile(50) / 1000, latency:percentile(99) / 1000, latency.max / 1000))
+end
+EOF
+}
+
+# wrk_field OUT NAME: a field of the "E2E ..." line wrk_count_script's
+# script wrote to OUT.
+wrk_field() { sed -n "s/^E2E .*\b$2=\([^ ]*\).*/\1/p" "$1"; }

@@ -45,44 +45,14 @@ w("r5000.json", json.dumps({"instances": [rows[i % 4] for i in range(5000)]}))
 w("r100k.csv", "0.04,0.05,0.06,0.02,-0.04,-0.03,-0.04,0,0.02,-0.02\n" * 100000)
 EOF
 
-# wrk script: POSTs $E2E_WRK_BODY (GET when unset) and prints one line:
-# "E2E requests=N statuses=200:N,... connect=N read=N write=N timeout=N
-# p50_ms= p99_ms= max_ms=".
-cat >"$e2e_tmp/count.lua" <<'EOF'
-local path = os.getenv("E2E_WRK_BODY")
-if path and path ~= "" then
-  local f = assert(io.open(path, "rb"))
-  wrk.method = "POST"
-  wrk.body = f:read("*a")
-  f:close()
-  wrk.headers["Content-Type"] = os.getenv("E2E_WRK_CTYPE") or "application/json"
-end
-local threads = {}
-function setup(thread) table.insert(threads, thread) end
-statuses = {}
-function response(status, headers, body) statuses[status] = (statuses[status] or 0) + 1 end
-function done(summary, latency, requests)
-  local all, keys, parts = {}, {}, {}
-  for _, t in ipairs(threads) do
-    for k, v in pairs(t:get("statuses")) do all[k] = (all[k] or 0) + v end
-  end
-  for k in pairs(all) do table.insert(keys, k) end
-  table.sort(keys)
-  for _, k in ipairs(keys) do table.insert(parts, k .. ":" .. all[k]) end
-  local e = summary.errors
-  io.write(string.format("E2E requests=%d statuses=%s connect=%d read=%d write=%d timeout=%d p50_ms=%.2f p99_ms=%.2f max_ms=%.2f\n",
-    summary.requests, table.concat(parts, ","), e.connect, e.read, e.write, e.timeout,
-    latency:percentile(50) / 1000, latency:percentile(99) / 1000, latency.max / 1000))
-end
-EOF
+# wrk script (lib.sh): POSTs $E2E_WRK_BODY, counts statuses.
+wrk_count_script "$e2e_tmp/count.lua"
 # wrk_run OUT CONNS SECONDS PATH [BODY]: wrk in the background (sets
 # wrk_pid); the "E2E ..." line ends up in OUT.
 wrk_run() {
     E2E_WRK_BODY=${5:-} "$wrk_bin" -t 2 -c "$2" -d "${3}s" --timeout 5s -s "$e2e_tmp/count.lua" "$base$4" >"$1" 2>&1 &
     wrk_pid=$!
 }
-# wrk_field OUT NAME: a field of the E2E line.
-wrk_field() { sed -n "s/^E2E .*\b$2=\([^ ]*\).*/\1/p" "$1"; }
 # wrk_clean OUT: exactly STATUS answers only and no socket errors.
 wrk_only() { # OUT STATUS
     local line

@@ -4,7 +4,7 @@
 #                       -fsanitize=fuzzer,address,undefined, from the sources
 #   make fuzz           tests/fuzz/run.sh $(FUZZ_SECONDS): regressions first,
 #                       then each target for FUZZ_SECONDS (default 300)
-#   make fuzz-short     the same for 60 s each (not yet part of make test)
+#   make fuzz-short     the same for 60 s each (make test runs this: tests/run.sh fuzz)
 #
 # The sources are compiled again here (not $(CORE_LIB)): libFuzzer needs
 # every file instrumented for coverage, and ASan/UBSan see the core's own

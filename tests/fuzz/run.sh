@@ -22,8 +22,8 @@ targets=("$@")
 [ ${#targets[@]} -eq 0 ] && targets=("${all[@]}")
 
 # ---- build ------------------------------------------------------------------------
-# The top Makefile includes fuzz.mk once the lead adds the line; until then
-# it is named here. Either way every make variable (GEN, ...) is the same.
+# The top Makefile includes fuzz.mk; a tree whose Makefile does not gets it
+# named here. Either way every make variable (GEN, ...) is the same.
 if grep -q 'tests/fuzz/fuzz.mk' Makefile; then mk=(make); else mk=(make -f Makefile -f tests/fuzz/fuzz.mk); fi
 if ! command -v "${FUZZ_CC:-clang}" >/dev/null 2>&1; then
     for t in "${targets[@]}"; do echo "FAIL fuzz/$t: ${FUZZ_CC:-clang} not installed (Debian: clang libclang-rt-14-dev)"; done
