@@ -1,9 +1,13 @@
 #!/bin/bash
 # test_startup.sh: tools/nginfer-serve failing the right way, fast, and
-# cleanly: a missing or corrupt model (exit non-zero within 5 s with a line
-# naming the file, nothing started), workers that crash as soon as they
-# start (multiwatch gives up: the script stops nginx and exits 1), a run
-# dir already in use, a port already taken.
+# cleanly: a missing, corrupt, empty or unreadable model or a bad config
+# (exit non-zero within 5 s with one line naming the file, nothing left
+# running), workers that crash as soon as they start (multiwatch gives up:
+# the script stops nginx and exits 1), a run dir already in use, a port
+# already taken. And the cold-start order: nginx accepts connections while
+# the workers still load the model, a request sent then waits in the
+# FastCGI backlog and gets its 200, and a model that fails only after
+# nginx is up never gets a /ping 200 (the script stops the pool first).
 # Run by tests/run.sh (e2e suite) or alone: BUILD=build bash tests/e2e/test_startup.sh
 
 . "$(dirname "$0")/lib.sh"
@@ -27,21 +31,27 @@ nothing_started() {
 }
 
 # fails_fast NAME WANT ARGS...: nginfer-serve ARGS exits non-zero within 5 s
-# and its output has the fixed string WANT.
+# (15 s for a sanitizer build: ASan's start-up and exit cost is per process)
+# and its output has the fixed string WANT (on exactly one line: the workers
+# report their start-up error to the script, which prints the first once).
 fails_fast() {
     local name=$1 want=$2 rc out t0 ms
     shift 2
     out=$e2e_tmp/$name.out
+    local limit=5
+    e2e_asan && limit=15
     t0=$(date +%s%N)
-    timeout -k 1 5 "$E2E_SERVE" "$@" >"$out" 2>&1 </dev/null
+    timeout -k 5 "$limit" "$E2E_SERVE" "$@" >"$out" 2>&1 </dev/null
     rc=$?
     ms=$((($(date +%s%N) - t0) / 1000000))
     if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then
-        why="still running after 5 s: $(tail -2 "$out" | tr '\n' ' ')"
+        why="still running after $limit s: $(tail -2 "$out" | tr '\n' ' ')"
         return 1
     fi
     [ $rc -ne 0 ] || { why="exit status 0: $(tail -2 "$out" | tr '\n' ' ')"; return 1; }
     grep -qF -- "$want" "$out" || { why="no line naming '$want' (exit $rc): $(tail -3 "$out" | tr '\n' ' ')"; return 1; }
+    [ "$(grep -cF -- "$want" "$out")" -eq 1 ] ||
+        { why="$(grep -cF -- "$want" "$out") lines naming '$want', want 1: $(tr '\n' ' ' <"$out" | head -c 600)"; return 1; }
     note "$name: exit $rc in $ms ms: $(grep -F -- "$want" "$out" | head -1)"
 }
 
@@ -58,8 +68,22 @@ t startup/corrupt-model fails_fast corrupt-model "$e2e_tmp/corrupt.onnx" \
 t startup/corrupt-model-nothing-started nothing_started "$run_dir" "$port"
 
 : >"$e2e_tmp/empty.onnx"
-t startup/empty-model fails_fast empty-model "$e2e_tmp/empty.onnx" \
+t startup/empty-model fails_fast empty-model "$e2e_tmp/empty.onnx: file is empty" \
     -c "$E2E_CONFIG" -b "$E2E_BIN" -m "$e2e_tmp/empty.onnx" -p "$port" -r "$run_dir"
+
+# Unreadable for the workers (as root they run as nginfer; mode 000 keeps
+# them out either way): their error, not a respawn loop.
+cp "$model" "$e2e_tmp/noread.onnx"
+chmod 000 "$e2e_tmp/noread.onnx"
+t startup/unreadable-model fails_fast unreadable-model "$e2e_tmp/noread.onnx: cannot open: Permission denied" \
+    -c "$E2E_CONFIG" -b "$E2E_BIN" -m "$e2e_tmp/noread.onnx" -p "$port" -w 2 -r "$run_dir"
+t startup/unreadable-model-nothing-started nothing_started "$run_dir" "$port"
+
+# A config the worker cannot parse: its line names the file and the line.
+printf 'workers = 2;\nmodel = ;\n' >"$e2e_tmp/bad.cfg"
+t startup/bad-config fails_fast bad-config "$e2e_tmp/bad.cfg:2: syntax error" \
+    -c "$e2e_tmp/bad.cfg" -b "$E2E_BIN" -m "$model" -p "$port" -w 2 -r "$run_dir"
+t startup/bad-config-nothing-started nothing_started "$run_dir" "$port"
 
 # --- workers that die at once: multiwatch gives up, the script exits 1 ------------------
 # A stand-in bin dir whose nginfer-worker passes --check and --get to the
@@ -123,6 +147,101 @@ t startup/nginx-cannot-bind fails_fast nginx-cannot-bind "nginx exited" \
 kill "$holder" 2>/dev/null
 wait "$holder" 2>/dev/null
 t startup/nginx-cannot-bind-cleaned nothing_started "$e2e_tmp/run3" "$port3"
+
+# --- cold-start order: nginx first, requests wait for the model ------------------------
+# A stand-in worker that takes 3 s to "load" (sleeps, then execs the real
+# one; with SLOW_MODEL set, on that model instead).
+slow_bin=$e2e_tmp/slowbin
+mkdir -p "$slow_bin"
+cat >"$slow_bin/nginfer-worker" <<EOF
+#!/bin/sh
+for a in "\$@"; do
+    case \$a in --check|--get) exec "$E2E_BIN/nginfer-worker" "\$@" ;; esac
+done
+sleep 3
+[ -z "\${SLOW_MODEL:-}" ] || exec "$E2E_BIN/nginfer-worker" "\$@" -m "\$SLOW_MODEL"
+exec "$E2E_BIN/nginfer-worker" "\$@"
+EOF
+chmod 0755 "$slow_bin/nginfer-worker"
+row='{"instances":[[0.038076,0.05068,0.061696,0.021872,-0.044223,-0.034821,-0.043401,-0.0025923,0.019907,-0.017646]]}'
+
+# bg_start NAME ARGS...: nginfer-serve in the background (recorded for the
+# cleanup), without waiting for anything; t0_ms is its start.
+bg_start() {
+    local name=$1
+    shift
+    serve_log=$e2e_tmp/$name.log
+    t0_ms=$(date +%s%3N)
+    "$E2E_SERVE" "$@" >"$serve_log" 2>&1 </dev/null &
+    serve_pid=$!
+    e2e_procs[$serve_pid]=''
+}
+# wait_accept SECONDS: until a TCP connect to the port succeeds (10 ms
+# polls); sets accept_ms (since t0_ms).
+wait_accept() {
+    local n=$(($1 * 100))
+    while [ $n -gt 0 ]; do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+            accept_ms=$(($(date +%s%3N) - t0_ms))
+            return 0
+        fi
+        is_live "$serve_pid" || { why="nginfer-serve exited: $(tail -3 "$serve_log" | tr '\n' ' ')"; return 1; }
+        sleep 0.01
+        n=$((n - 1))
+    done
+    why="port $port not accepting within $1 s"
+    return 1
+}
+
+early_request() {
+    local ready_before out code ms
+    bg_start early -c "$E2E_CONFIG" -b "$slow_bin" -m "$model" -p "$port" -w 2 -r "$run_dir"
+    wait_accept 10 || return 1
+    ready_before=$(grep -c '"event":"ready"' "$serve_log")
+    out=$(curl -s --noproxy '*' -o "$e2e_tmp/early.body" -w '%{http_code}' --max-time 20 \
+        -H 'Content-Type: application/json' --data-binary "$row" "$base/invocations")
+    code=$out
+    ms=$(($(date +%s%3N) - t0_ms))
+    [ "$ready_before" -eq 0 ] ||
+        { why="a worker was ready before nginx accepted (accept at $accept_ms ms): nothing shows nginx starts first"; return 1; }
+    [ "$code" = 200 ] || { why="POST sent at accept ($accept_ms ms) got HTTP $code: $(head -c 200 "$e2e_tmp/early.body")"; return 1; }
+    grep -q '"predictions"' "$e2e_tmp/early.body" || { why="no predictions: $(head -c 200 "$e2e_tmp/early.body")"; return 1; }
+    grep -q "^nginfer: serving $model on http://127.0.0.1:$port with 2 workers" "$serve_log" ||
+        { why="no 'nginfer: serving' line once a worker was ready: $(tail -3 "$serve_log" | tr '\n' ' ')"; return 1; }
+    note "accepting connections $accept_ms ms after start while the workers loaded (3 s); a POST sent then got 200 at $ms ms"
+}
+if t startup/accepts-before-load-request-waits early_request; then
+    t startup/early-server-stop serve_stop_check "$serve_pid" "$run_dir"
+else
+    tail_log
+    serve_kill "$serve_pid"
+fi
+
+# A model that fails only after nginx is up (its workers "load" 3 s, then
+# the model is corrupt): /ping, asked from the moment nginx accepts, waits
+# and never answers 200; the script exits 1 with the worker's one line and
+# leaves nothing behind.
+late_error() {
+    local rc code codes=$e2e_tmp/late.codes
+    : >"$codes"
+    SLOW_MODEL=$e2e_tmp/corrupt.onnx bg_start late -c "$E2E_CONFIG" -b "$slow_bin" -m "$model" -p "$port" -w 2 -r "$run_dir"
+    wait_accept 10 || return 1
+    while is_live "$serve_pid"; do
+        code=$(curl -s --noproxy '*' -o /dev/null -w '%{http_code}' --max-time 10 "$base/ping" 2>/dev/null)
+        echo "$code" >>"$codes"
+        sleep 0.05
+    done
+    wait "$serve_pid"
+    rc=$?
+    unset "e2e_procs[$serve_pid]"
+    [ "$rc" -ne 0 ] || { why="exit status 0"; return 1; }
+    ! grep -qx 200 "$codes" || { why="/ping answered 200 with a corrupt model: $(sort "$codes" | uniq -c | tr -s ' ' | tr '\n' ',')"; return 1; }
+    [ "$(grep -cF "$e2e_tmp/corrupt.onnx: not a valid ONNX model" "$serve_log")" -eq 1 ] ||
+        { why="want one line naming $e2e_tmp/corrupt.onnx: $(tr '\n' ' ' <"$serve_log" | head -c 600)"; return 1; }
+    nothing_started "$run_dir" "$port" || return 1
+    note "late model error: exit $rc after $(($(date +%s%3N) - t0_ms)) ms; /ping meanwhile: $(sort "$codes" | uniq -c | tr -s ' ' | tr '\n' ',')"
+}
+t startup/late-model-error-no-ping-200 late_error || tail_log
 
 echo "# e2e startup: $e2e_passed passed, $e2e_failed failed"
 [ "$e2e_failed" -eq 0 ]
