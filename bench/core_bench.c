@@ -11,8 +11,11 @@
  * then one line per input: "dtype_code n_dims d0 d1 ... raw_file name"
  * (raw little-endian elements). Prints one JSON object per SPEC on stdout:
  * {"engine":"nginfer","model":KEY,"batch":N,"calls":..,"median_us":..,
- *  "p10_us":..,"p90_us":..,"mean_us":..,"load_ms":..}
- * One thread (nf_opts.n_threads = 1), as each worker runs.
+ *  "p10_us":..,"p90_us":..,"mean_us":..,"load_ms":..,"gemm":..,"blas_core":..}
+ * One thread (nf_opts.n_threads = 1), as each worker runs. "gemm" says
+ * which float32 GEMM ran: "avx512" (the core's own kernel) or "openblas";
+ * "blas_core" is the kernel set OpenBLAS chose (or was told to use by
+ * OPENBLAS_CORETYPE), which still serves float64 and CPUs without AVX-512.
  */
 #define _GNU_SOURCE
 #include <stdio.h>
@@ -20,7 +23,13 @@
 #include <string.h>
 #include <time.h>
 
+#include <cblas.h>
+#include <stdbool.h>
+
 #include "nf.h"
+
+/* core internal (core/ops/ops_dense.h): the AVX-512 float GEMM runs here */
+bool nf__sgemm_fast(void);
 
 static double now_us(void)
 {
@@ -169,8 +178,10 @@ int main(int argc, char **argv)
             sum += times[i];
         qsort(times, (size_t)n, sizeof(double), cmp_d);
         printf("{\"engine\":\"nginfer\",\"model\":\"%s\",\"batch\":%lld,\"calls\":%d,\"median_us\":%.3f,"
-               "\"p10_us\":%.3f,\"p90_us\":%.3f,\"mean_us\":%.3f,\"load_ms\":%.3f}\n",
-               key, (long long)batch, n, times[n / 2], times[n / 10], times[n * 9 / 10], sum / n, load_ms);
+               "\"p10_us\":%.3f,\"p90_us\":%.3f,\"mean_us\":%.3f,\"load_ms\":%.3f,\"gemm\":\"%s\","
+               "\"blas_core\":\"%s\"}\n",
+               key, (long long)batch, n, times[n / 2], times[n / 10], times[n * 9 / 10], sum / n, load_ms,
+               nf__sgemm_fast() ? "avx512" : "openblas", openblas_get_corename());
         fflush(stdout);
         for (int i = 0; i < n_in; i++) {
             free(inputs[i].data);

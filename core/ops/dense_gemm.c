@@ -1,18 +1,27 @@
 /*
- * dense_gemm.c: MatMul and Gemm, float32 and float64 through OpenBLAS
- * (cblas_sgemm / cblas_dgemm), MatMul also on 32/64-bit integers with a
- * plain loop (wrapping arithmetic, as two's complement hardware does).
- * Owns the process-wide OpenBLAS thread setting. Kernel state lives in
- * n->priv (model arena); infer writes the shapes the run reads.
+ * dense_gemm.c: MatMul and Gemm, float32 and float64, MatMul also on
+ * 32/64-bit integers with a plain loop (wrapping arithmetic, as two's
+ * complement hardware does). Owns nf__gemm, the one GEMM every dense
+ * kernel calls: float32 on a CPU with AVX-512 runs our own kernel (below),
+ * everything else OpenBLAS (cblas_sgemm / cblas_dgemm). Owns the
+ * process-wide OpenBLAS thread setting. Kernel state lives in n->priv
+ * (model arena); infer writes the shapes the run reads.
  */
 #include <cblas.h>
 #include <limits.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ops_dense.h"
 
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(NF_NO_AVX512_GEMM)
+#include <immintrin.h>
+#define NF_HAVE_SGEMM512 1
+#endif
+
 /* ---- BLAS -------------------------------------------------------------------- */
 static int blas_threads_set; /* process-wide: OpenBLAS has one thread pool */
+static int blas_threads = 1;
 
 void nf__dense_blas_init(const nf_model *m)
 {
@@ -20,7 +29,267 @@ void nf__dense_blas_init(const nf_model *m)
         return;
     blas_threads_set = 1;
     int t = m->opts.n_threads;
-    openblas_set_num_threads(t > 0 ? t : 1);
+    blas_threads = t > 0 ? t : 1;
+    openblas_set_num_threads(blas_threads);
+}
+
+/* ---- float32 GEMM on AVX-512 --------------------------------------------------
+ * Why our own: OpenBLAS picks its kernels by CPU at load, and an
+ * OPENBLAS_CORETYPE in the environment overrides that (one set to Haswell
+ * halves sgemm speed on an AVX-512 machine); and for the small products of
+ * inference (a few rows; 32-row attention blocks) its per-call setup and
+ * packing cost as much as the arithmetic. Single-threaded GFLOP/s on the
+ * test machine (AMD EPYC with AVX-512), this kernel / OpenBLAS 0.3.21 with
+ * its Haswell / Cooperlake kernels: 2048x512x128 160 / 77 / 144;
+ * 32x512x128 186 / 80 / 126; 32x1024x144 (a conv) 158 / 78 / 101;
+ * 32x32x32 33 / 29 / 40.
+ *
+ * C (M, N) = alpha op(A) op(B) + beta C, row-major. A micro-kernel keeps
+ * an MR x 64 block of C in 4 * MR zmm registers and runs over k: four
+ * 16-float loads of op(B)'s row k, MR broadcasts of A(r, k), 4 * MR FMAs.
+ * op(B) is read in place when it is B (rows of 64 columns, the last panel
+ * through masked loads, which do not touch memory beyond the mask), or
+ * packed into 64-column panels when it is B^T (on the stack per call, or
+ * once at load for a constant B: nf__sgemm_pack). k runs in blocks of KC
+ * so a panel stays in L1; C is rounded once per block. Accuracy: each
+ * element is a float FMA chain over k, as BLAS kernels compute it (max
+ * error / sum |a b| 1e-7 over K up to 2000; OpenBLAS's the same or
+ * larger). A CPU without AVX-512 (or valgrind, which hides it) takes
+ * OpenBLAS; NGINFER_GEMM=openblas in the environment forces that (read
+ * once). */
+#define SG_NR 64
+#define SG_MR 6
+#define SG_KC 128
+
+#ifdef NF_HAVE_SGEMM512
+#define SG_TARGET __attribute__((target("avx512f,fma")))
+
+/* mask of the columns below nr (nr <= 64) in the 16-lane quarter q */
+SG_TARGET static inline __mmask16 sg_mask(int64_t nr, int q)
+{
+    int64_t n = nr - 16 * q;
+    return n >= 16 ? (__mmask16)0xffff : n <= 0 ? (__mmask16)0 : (__mmask16)((1u << n) - 1);
+}
+
+/* C[r][0, nr) for r < MRV (row stride ldc) = alpha * sum over k < kc of
+ * A(r, k) B(k, 0..nr) + (first ? beta C + bias[r] : C), where A(r, k) =
+ * A[r * a_rs + k * a_ks] and B(k, .) starts at B + k * b_ks; bias may be
+ * NULL. With first and beta == 0, C is not read (it may hold NaN). MR = 6
+ * rows of 64 columns: 24 accumulators, and per k 4 loads of B and 6
+ * broadcasts of A for 24 FMAs (8 x 32 measured 25% slower). */
+#define SG_KERNEL(MRV)                                                                                      \
+    SG_TARGET static void sg_kern_##MRV(const float *A, int64_t a_rs, int64_t a_ks, const float *B, int64_t b_ks, \
+                                        int64_t kc, float *C, int64_t ldc, int64_t nr, float alpha, float beta,   \
+                                        bool first, const float *bias)                                      \
+    {                                                                                                       \
+        __m512 c[MRV][4];                                                                                   \
+        __mmask16 m[4] = {sg_mask(nr, 0), sg_mask(nr, 1), sg_mask(nr, 2), sg_mask(nr, 3)};                  \
+        _Pragma("GCC unroll 8") for (int r = 0; r < MRV; r++)                                               \
+            _Pragma("GCC unroll 4") for (int q = 0; q < 4; q++) c[r][q] = _mm512_setzero_ps();              \
+        for (int64_t k = 0; k < kc; k++) {                                                                  \
+            const float *bk = B + k * b_ks, *ak = A + k * a_ks;                                             \
+            __m512 b[4];                                                                                    \
+            _Pragma("GCC unroll 4") for (int q = 0; q < 4; q++) b[q] = _mm512_maskz_loadu_ps(m[q], bk + 16 * q); \
+            _Pragma("GCC unroll 8") for (int r = 0; r < MRV; r++) {                                         \
+                __m512 a = _mm512_set1_ps(ak[r * a_rs]);                                                    \
+                _Pragma("GCC unroll 4") for (int q = 0; q < 4; q++) c[r][q] = _mm512_fmadd_ps(a, b[q], c[r][q]); \
+            }                                                                                               \
+        }                                                                                                   \
+        __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);                                       \
+        _Pragma("GCC unroll 8") for (int r = 0; r < MRV; r++) {                                             \
+            float *cr = C + r * ldc;                                                                        \
+            _Pragma("GCC unroll 4") for (int q = 0; q < 4; q++) {                                           \
+                __m512 x = _mm512_mul_ps(c[r][q], va);                                                      \
+                if (!first) {                                                                               \
+                    x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(m[q], cr + 16 * q));                         \
+                } else {                                                                                    \
+                    if (beta != 0)                                                                          \
+                        x = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m[q], cr + 16 * q), x);               \
+                    if (bias != NULL)                                                                       \
+                        x = _mm512_add_ps(x, _mm512_set1_ps(bias[r]));                                      \
+                }                                                                                           \
+                _mm512_mask_storeu_ps(cr + 16 * q, m[q], x);                                                \
+            }                                                                                               \
+        }                                                                                                   \
+    }
+SG_KERNEL(1)
+SG_KERNEL(2)
+SG_KERNEL(3)
+SG_KERNEL(4)
+SG_KERNEL(5)
+SG_KERNEL(6)
+
+typedef void (*sg_kern_fn)(const float *, int64_t, int64_t, const float *, int64_t, int64_t, float *, int64_t,
+                           int64_t, float, float, bool, const float *);
+static const sg_kern_fn sg_kerns[SG_MR + 1] = {NULL, sg_kern_1, sg_kern_2, sg_kern_3, sg_kern_4, sg_kern_5, sg_kern_6};
+
+/* Bp[k][0, nr) = B^T's rows k0 .. k0 + kc, columns j0 .. j0 + nr (that is
+ * B[j0 + j][k0 + k]); the rest of each 64-float row is left as it is,
+ * since the kernel's masked loads do not read it */
+static void sg_pack_t(const float *B, int64_t ldb, int64_t k0, int64_t kc, int64_t j0, int64_t nr, float *Bp)
+{
+    for (int64_t j = 0; j < nr; j++) {
+        const float *src = B + (j0 + j) * ldb + k0;
+        for (int64_t k = 0; k < kc; k++)
+            Bp[k * SG_NR + j] = src[k];
+    }
+}
+
+/* The blocked product, plus bias[i] on row i of C when bias is not NULL.
+ * packed: B already in panels (nf__sgemm_pack: panel p is K x 64 floats
+ * at packed + p * K * 64); else B with trans_b. */
+SG_TARGET static void sgemm512(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
+                               int64_t lda, const float *B, int64_t ldb, const float *packed, float beta, float *C,
+                               int64_t ldc, const float *bias)
+{
+    float Bp[SG_KC * SG_NR] __attribute__((aligned(64)));
+    int64_t a_rs = ta ? 1 : lda, a_ks = ta ? lda : 1;
+    for (int64_t j0 = 0; j0 < N; j0 += SG_NR) {
+        int64_t nr = N - j0 < SG_NR ? N - j0 : SG_NR;
+        for (int64_t k0 = 0; k0 < K; k0 += SG_KC) {
+            int64_t kc = K - k0 < SG_KC ? K - k0 : SG_KC, b_ks;
+            const float *bp;
+            if (packed != NULL) {
+                bp = packed + (j0 / SG_NR * K + k0) * SG_NR;
+                b_ks = SG_NR;
+            } else if (tb) {
+                sg_pack_t(B, ldb, k0, kc, j0, nr, Bp);
+                bp = Bp;
+                b_ks = SG_NR;
+            } else {
+                bp = B + k0 * ldb + j0;
+                b_ks = ldb;
+            }
+            /* rows in nb blocks of at most MR, as even as they go: 32 rows
+             * are 6+6+5+5+5+5, not 6 x 5 + 2 (a 2-row block does 8 FMAs per
+             * 4 loads of B) */
+            int64_t nb = (M + SG_MR - 1) / SG_MR, base = M / nb, extra = M % nb;
+            for (int64_t blk = 0, i0 = 0; blk < nb; blk++) {
+                int64_t mr = base + (blk < extra);
+                sg_kerns[mr](A + i0 * a_rs + k0 * a_ks, a_rs, a_ks, bp, b_ks, kc, C + i0 * ldc + j0, ldc, nr, alpha,
+                             beta, k0 == 0, bias ? bias + i0 : NULL);
+                i0 += mr;
+            }
+        }
+    }
+}
+/* C[r][0, nr) for r < MRV = sum over j < nk of A[r * lda + a_cols[j]]
+ * B_j[0, nr) (+ bias[r]), B_j = b_rows[j] + b_off: the product with B's
+ * rows gathered (rows not listed are zero and cost nothing). With
+ * b_masks, element c of B_j is read only where bit c of b_masks[j] is
+ * set, else it is zero (a shifted image's columns that fall in the
+ * padding). */
+#define SG_GKERNEL(MRV)                                                                                     \
+    SG_TARGET static void sg_gkern_##MRV(const float *A, int64_t lda, int64_t nk, const int32_t *a_cols,      \
+                                         const float *const *b_rows, const uint64_t *b_masks, int64_t b_off,  \
+                                         float *C, int64_t ldc, int64_t nr, const float *bias)               \
+    {                                                                                                       \
+        __m512 c[MRV][4];                                                                                   \
+        __mmask16 m[4] = {sg_mask(nr, 0), sg_mask(nr, 1), sg_mask(nr, 2), sg_mask(nr, 3)};                  \
+        _Pragma("GCC unroll 8") for (int r = 0; r < MRV; r++)                                               \
+            _Pragma("GCC unroll 4") for (int q = 0; q < 4; q++) c[r][q] = _mm512_setzero_ps();              \
+        for (int64_t j = 0; j < nk; j++) {                                                                  \
+            const float *bk = b_rows[j] + b_off, *ak = A + a_cols[j];                                       \
+            uint64_t bm = b_masks != NULL ? b_masks[j] : ~(uint64_t)0;                                      \
+            __m512 b[4];                                                                                    \
+            _Pragma("GCC unroll 4") for (int q = 0; q < 4; q++)                                             \
+                b[q] = _mm512_maskz_loadu_ps(m[q] & (__mmask16)(bm >> (16 * q)), bk + 16 * q);              \
+            _Pragma("GCC unroll 8") for (int r = 0; r < MRV; r++) {                                         \
+                __m512 a = _mm512_set1_ps(ak[r * lda]);                                                     \
+                _Pragma("GCC unroll 4") for (int q = 0; q < 4; q++) c[r][q] = _mm512_fmadd_ps(a, b[q], c[r][q]); \
+            }                                                                                               \
+        }                                                                                                   \
+        _Pragma("GCC unroll 8") for (int r = 0; r < MRV; r++)                                               \
+            _Pragma("GCC unroll 4") for (int q = 0; q < 4; q++) {                                           \
+                __m512 x = c[r][q];                                                                         \
+                if (bias != NULL)                                                                           \
+                    x = _mm512_add_ps(x, _mm512_set1_ps(bias[r]));                                          \
+                _mm512_mask_storeu_ps(C + r * ldc + 16 * q, m[q], x);                                       \
+            }                                                                                               \
+    }
+SG_GKERNEL(1)
+SG_GKERNEL(2)
+SG_GKERNEL(3)
+SG_GKERNEL(4)
+SG_GKERNEL(5)
+SG_GKERNEL(6)
+
+typedef void (*sg_gkern_fn)(const float *, int64_t, int64_t, const int32_t *, const float *const *,
+                            const uint64_t *, int64_t, float *, int64_t, int64_t, const float *);
+static const sg_gkern_fn sg_gkerns[SG_MR + 1] = {NULL,        sg_gkern_1, sg_gkern_2, sg_gkern_3,
+                                                 sg_gkern_4, sg_gkern_5, sg_gkern_6};
+#endif /* NF_HAVE_SGEMM512 */
+
+void nf__sgemm_rows(int64_t M, int64_t N, const float *A, int64_t lda, int64_t nk, const int32_t *a_cols,
+                    const float *const *b_rows, const uint64_t *b_masks, float *C, int64_t ldc, const float *bias)
+{
+#ifdef NF_HAVE_SGEMM512
+    if (M <= 0 || N <= 0)
+        return;
+    int64_t nb = (M + SG_MR - 1) / SG_MR, base = M / nb, extra = M % nb;
+    for (int64_t j0 = 0; j0 < N; j0 += SG_NR) {
+        int64_t nr = N - j0 < SG_NR ? N - j0 : SG_NR;
+        const uint64_t *bm = b_masks != NULL ? b_masks + j0 / SG_NR * nk : NULL;
+        for (int64_t blk = 0, i0 = 0; blk < nb; blk++) {
+            int64_t mr = base + (blk < extra);
+            sg_gkerns[mr](A + i0 * lda, lda, nk, a_cols, b_rows, bm, j0, C + i0 * ldc + j0, ldc, nr,
+                          bias ? bias + i0 : NULL);
+            i0 += mr;
+        }
+    }
+#else
+    (void)M, (void)N, (void)A, (void)lda, (void)nk, (void)a_cols, (void)b_rows, (void)b_masks, (void)C, (void)ldc,
+        (void)bias;
+#endif
+}
+
+bool nf__sgemm_fast(void)
+{
+#ifdef NF_HAVE_SGEMM512
+    static int ok = -1; /* a benign race: every thread computes the same */
+    if (ok < 0) {
+        const char *e = getenv("NGINFER_GEMM");
+        __builtin_cpu_init();
+        ok = __builtin_cpu_supports("avx512f") && !(e != NULL && strcmp(e, "openblas") == 0);
+    }
+    return ok == 1;
+#else
+    return false;
+#endif
+}
+
+size_t nf__sgemm_pack_size(int64_t K, int64_t N)
+{
+    return (size_t)((N + SG_NR - 1) / SG_NR * SG_NR * K) * sizeof(float);
+}
+
+void nf__sgemm_pack(bool trans_b, int64_t K, int64_t N, const float *B, int64_t ldb, float *packed)
+{
+    for (int64_t j0 = 0; j0 < N; j0 += SG_NR) {
+        float *pp = packed + j0 / SG_NR * K * SG_NR;
+        for (int64_t k = 0; k < K; k++)
+            for (int64_t j = 0; j < SG_NR; j++)
+                pp[k * SG_NR + j] = j0 + j >= N ? 0.0f : trans_b ? B[(j0 + j) * ldb + k] : B[k * ldb + j0 + j];
+    }
+}
+
+/* Large products with several OpenBLAS threads configured go to
+ * OpenBLAS: our kernel runs on the calling thread only. */
+static bool use_sgemm512(int64_t M, int64_t N, int64_t K)
+{
+    return nf__sgemm_fast() && (blas_threads <= 1 || (double)M * (double)N * (double)K < 1e6);
+}
+
+void nf__sgemm_packed(bool trans_a, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
+                      const float *packed, float beta, float *C, int64_t ldc)
+{
+#ifdef NF_HAVE_SGEMM512
+    if (M > 0 && N > 0 && K > 0)
+        sgemm512(trans_a, false, M, N, K, alpha, A, lda, NULL, 0, packed, beta, C, ldc, NULL);
+#else
+    (void)trans_a, (void)M, (void)N, (void)K, (void)alpha, (void)A, (void)lda, (void)packed, (void)beta, (void)C,
+        (void)ldc;
+#endif
 }
 
 int nf__dense_blas_dims(const nf_node *n, int count, const int64_t *dims, nf_err *err)
@@ -56,6 +325,12 @@ void nf__gemm(int dtype, bool trans_a, bool trans_b, int64_t M, int64_t N, int64
         scale(dtype, C, M, N, ldc, beta);
         return;
     }
+#ifdef NF_HAVE_SGEMM512
+    if (dtype == NF_DT_FLOAT && use_sgemm512(M, N, K)) {
+        sgemm512(trans_a, trans_b, M, N, K, (float)alpha, A, lda, B, ldb, NULL, (float)beta, C, ldc, NULL);
+        return;
+    }
+#endif
     enum CBLAS_TRANSPOSE ta = trans_a ? CblasTrans : CblasNoTrans, tb = trans_b ? CblasTrans : CblasNoTrans;
     if (dtype == NF_DT_FLOAT)
         cblas_sgemm(CblasRowMajor, ta, tb, (int)M, (int)N, (int)K, (float)alpha, A, (int)lda, B, (int)ldb,
@@ -65,6 +340,33 @@ void nf__gemm(int dtype, bool trans_a, bool trans_b, int64_t M, int64_t N, int64
                     (int)ldc);
 }
 
+/* C (M, N) = A (M, K) B (K, N) + bias[i] on row i (bias may be NULL),
+ * both operands untransposed: in one pass over C with our float kernel,
+ * else C filled with the bias and accumulated by nf__gemm. */
+void nf__gemm_bias(int dtype, int64_t M, int64_t N, int64_t K, const void *A, int64_t lda, const void *B, int64_t ldb,
+                   const void *bias, void *C, int64_t ldc)
+{
+    if (M == 0 || N == 0)
+        return;
+#ifdef NF_HAVE_SGEMM512
+    if (dtype == NF_DT_FLOAT && K > 0 && use_sgemm512(M, N, K)) {
+        sgemm512(false, false, M, N, K, 1.0f, A, lda, B, ldb, NULL, 0.0f, C, ldc, bias);
+        return;
+    }
+#endif
+    size_t es = nf_dtype_size(dtype);
+    for (int64_t i = 0; i < M; i++) {
+        char *row = (char *)C + (size_t)(i * ldc) * es;
+        for (int64_t j = 0; j < N; j++) {
+            if (dtype == NF_DT_FLOAT)
+                ((float *)row)[j] = bias ? ((const float *)bias)[i] : 0.0f;
+            else
+                ((double *)row)[j] = bias ? ((const double *)bias)[i] : 0.0;
+        }
+    }
+    nf__gemm(dtype, false, false, M, N, K, 1.0, A, lda, B, ldb, 1.0, C, ldc);
+}
+
 /* ---- Gemm: Y = alpha * A' * B' + beta * C ------------------------------------
  * ONNX Gemm-1..13: A' is A or A^T (transA), B' likewise; C is
  * unidirectionally broadcast to (M, N) (opsets 1 and 6: only when
@@ -72,6 +374,7 @@ void nf__gemm(int dtype, bool trans_a, bool trans_b, int64_t M, int64_t N, int64
 typedef struct gemm_priv {
     bool trans_a, trans_b, legacy_no_bcast;
     double alpha, beta;
+    const float *packed; /* a constant float B packed at load (nf__sgemm_pack), model arena; or NULL */
     /* set by infer */
     int64_t M, N, K;
     int64_t c_rs, c_cs; /* strides of C over Y's rows and columns (0 = broadcast) */
@@ -101,6 +404,19 @@ int nf_op_gemm_prepare(nf_model *m, nf_node *n, nf_err *err)
     p->legacy_no_bcast = n->opset < 7 && nf_attr_int(n, "broadcast", 0) == 0;
     n->priv = p;
     nf__dense_blas_init(m);
+    /* A constant B^T (the weights of a Linear layer as exported) is packed
+     * once here instead of at every run; up to 1M elements, since the
+     * packed copy stays in memory beside the original. */
+    nf_value *b = nf_in(m, n, 1);
+    if (p->trans_b && b->kind == NF_V_CONST && b->dtype == NF_DT_FLOAT && b->n_dims == 2 && b->size > 0 &&
+        b->size <= (1 << 20) && nf__sgemm_fast()) {
+        int64_t K = b->dims[1], N = b->dims[0];
+        float *packed = nf_arena_alloc(&m->arena, nf__sgemm_pack_size(K, N));
+        if (packed == NULL)
+            return nf_err_set(err, NF_ENOMEM, "out of memory");
+        nf__sgemm_pack(true, K, N, b->data, K, packed);
+        p->packed = packed;
+    }
     return NF_OK;
 }
 
@@ -174,8 +490,12 @@ int nf_op_gemm_run(nf_model *m, nf_node *n, nf_err *err)
         }
         beta = 1;
     }
-    nf__gemm(y->dtype, p->trans_a, p->trans_b, M, N, K, p->alpha, a->data, a->dims[1], b->data, b->dims[1], beta,
-             y->data, N);
+    if (p->packed != NULL && use_sgemm512(M, N, K))
+        nf__sgemm_packed(p->trans_a, M, N, K, (float)p->alpha, a->data, a->dims[1], p->packed, (float)beta, y->data,
+                         N);
+    else
+        nf__gemm(y->dtype, p->trans_a, p->trans_b, M, N, K, p->alpha, a->data, a->dims[1], b->data, b->dims[1],
+                 beta, y->data, N);
     return NF_OK;
 }
 

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "ops.h"
+#include "ops_vec.h"
 
 /* see elementwise.c: the loops need the cheap vectoriser cost model */
 #if defined(__GNUC__) && !defined(__clang__)
@@ -76,6 +77,20 @@ typedef void (*un_fn)(void *y, const void *x, int64_t n, const un_par *p);
         }                                                                    \
     }
 
+/* UN_LOOP compiled for each SIMD level (ops_vec.h): the float32 loops
+ * whose arithmetic, not memory, sets the pace */
+#define UN_LOOP_V(name, T, EXPR)                                             \
+    NF_VEC_CLONES static void name(void *y_, const void *x_, int64_t n, const un_par *p) \
+    {                                                                        \
+        T *y = y_;                                                           \
+        const T *xs = x_;                                                    \
+        (void)p;                                                             \
+        for (int64_t i = 0; i < n; i++) {                                    \
+            T x = xs[i];                                                     \
+            y[i] = (T)(EXPR);                                                \
+        }                                                                    \
+    }
+
 /* the same with a bool output (IsNaN, IsInf) */
 #define UN_LOOP_BOOL(name, T, EXPR)                                          \
     static void name(void *y_, const void *x_, int64_t n, const un_par *p)   \
@@ -122,7 +137,8 @@ SINT_TYPES(DEF, sneg)
 FLT_TYPES(DEF, fsign)
 SINT_TYPES(DEF, ssign)
 UINT_TYPES(DEF, usign)
-FLT_TYPES(DEF, relu)
+UN_LOOP_V(relu_F32, float, EX_relu(float, float))
+UN_LOOP(relu_F64, double, EX_relu(double, double))
 SINT_TYPES(DEF, relu)
 
 /* Clip: min(max(x, lo), hi), which gives hi when lo > hi as the spec
@@ -148,79 +164,46 @@ FLT_TYPES(DEF, clip)
 SINT_TYPES(DEF, clip)
 UINT_TYPES(DEF, clip)
 
-/* ---- exp, sigmoid and tanh in float32 without libm ---------------------------
- * glibc's expf and tanhf are scalar calls (13 and 37 ns an element on our
- * test machine); these are branch-free, so the loops vectorise. Cephes
- * expf/tanhf polynomials. Checked against exp/tanh in double over all 2^32
- * floats: exp within 1 ulp, sigmoid 3, tanh 2 (glibc's tanhf is also 2). */
-static inline float f32_from_bits(uint32_t u)
-{
-    float f;
-    memcpy(&f, &u, 4);
-    return f;
-}
-
-static inline uint32_t f32_bits(float f)
-{
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    return u;
-}
-
-/* e^x: x = n ln2 + r with |r| <= ln2/2 (n rounded by the 1.5 * 2^23 trick,
- * ln2 split in two for an exact product), e^r by a degree-6 polynomial,
- * times 2^n applied in two halves so subnormal and overflowing results
- * come out right. The clamps bound n to [-150, 128]; NaN passes through
- * (integer math on its bits is unsigned, so no undefined behaviour). */
-static inline float exp_f32(float x)
-{
-    x = x < -104.0f ? -104.0f : x;
-    x = x > 89.0f ? 89.0f : x;
-    float t = x * 1.44269504088896341f + 12582912.0f;
-    float n = t - 12582912.0f;
-    float r = x - n * 0.693359375f;
-    r = r - n * -2.12194440e-4f;
-    float p = (((((1.9875691500e-4f * r + 1.3981999507e-3f) * r + 8.3334519073e-3f) * r + 4.1665795894e-2f) * r +
-                1.6666665459e-1f) * r + 5.0000001201e-1f) * (r * r) + r + 1.0f;
-    uint32_t ni = f32_bits(t) - 0x4B400000u; /* n, from t's mantissa */
-    uint32_t n1 = (uint32_t)((int32_t)ni >> 1), n2 = ni - n1;
-    return p * f32_from_bits((n1 + 127u) << 23) * f32_from_bits((n2 + 127u) << 23);
-}
-
+/* ---- exp, sigmoid, tanh and erf in float32 without libm ----------------------
+ * glibc's expf, tanhf and erff are scalar calls (13, 37 and 11 ns an
+ * element on our test machine); nf__exp_f32 and nf__erf_f32 (ops_vec.h)
+ * and these are branch-free, so the loops vectorise. Cephes tanhf
+ * polynomial. Checked against exp/tanh in double over all 2^32 floats:
+ * sigmoid within 3 ulp, tanh 2 (glibc's tanhf is also 2). */
 /* 1 / (1 + e^-x) from e = e^-|x| <= 1, which cannot overflow: e / (1 + e)
  * for x < 0 */
-static inline float sigmoid_f32(float x)
+NF_VEC_INLINE float sigmoid_f32(float x)
 {
-    float e = exp_f32(x < 0 ? x : -x);
+    float e = nf__exp_f32(x < 0 ? x : -x);
     float s = 1.0f / (1.0f + e);
     return x < 0 ? e * s : s;
 }
 
 /* |x| < 0.625: odd polynomial; else (1 - e) / (1 + e) with e = e^-2|x|,
  * where 1 - e does not cancel */
-static inline float tanh_f32(float x)
+NF_VEC_INLINE float tanh_f32(float x)
 {
     float a = fabsf(x), z = x * x;
     float small = ((((-5.70498872745e-3f * z + 2.06390887954e-2f) * z - 5.37397155531e-2f) * z +
                     1.33314422036e-1f) * z - 3.33332819422e-1f) * z * x + x;
-    float e = exp_f32(-2.0f * a);
+    float e = nf__exp_f32(-2.0f * a);
     float big = (1.0f - e) / (1.0f + e);
     big = x < 0 ? -big : big;
     return a < 0.625f ? small : big;
 }
 
 /* float-only operators, float32 and float64 spelled out (libm names) */
-UN_LOOP(sqrt_F32, float, sqrtf(x))
+UN_LOOP_V(sqrt_F32, float, sqrtf(x))
 UN_LOOP(sqrt_F64, double, sqrt(x))
-UN_LOOP(exp_F32, float, exp_f32(x))
+UN_LOOP_V(exp_F32, float, nf__exp_f32(x))
 UN_LOOP(exp_F64, double, exp(x))
 UN_LOOP(log_F32, float, logf(x))
 UN_LOOP(log_F64, double, log(x))
-UN_LOOP(recip_F32, float, 1.0f / x)
+UN_LOOP_V(recip_F32, float, 1.0f / x)
 UN_LOOP(recip_F64, double, 1.0 / x)
-UN_LOOP(erf_F32, float, erff(x))
+UN_LOOP_V(erf_F32, float, nf__erf_f32(x))
 UN_LOOP(erf_F64, double, erf(x))
-UN_LOOP(tanh_F32, float, tanh_f32(x))
+UN_LOOP_V(tanh_F32, float, tanh_f32(x))
 UN_LOOP(tanh_F64, double, tanh(x))
 UN_LOOP(floor_F32, float, floorf(x))
 UN_LOOP(floor_F64, double, floor(x))
@@ -230,7 +213,7 @@ UN_LOOP(sin_F32, float, sinf(x))
 UN_LOOP(sin_F64, double, sin(x))
 UN_LOOP(cos_F32, float, cosf(x))
 UN_LOOP(cos_F64, double, cos(x))
-UN_LOOP(sigmoid_F32, float, sigmoid_f32(x))
+UN_LOOP_V(sigmoid_F32, float, sigmoid_f32(x))
 /* 1 / (1 + e^-x), as e^x / (1 + e^x) for x < 0 where e^-x would overflow */
 UN_LOOP(sigmoid_F64, double, x >= 0 ? 1.0 / (1.0 + exp(-x)) : exp(x) / (1.0 + exp(x)))
 /* log(1 + e^x) = max(x, 0) + log1p(e^-|x|): no overflow for large x */
@@ -299,7 +282,7 @@ UN_LOOP(mish_F64, double, x * tanh((x > 0 ? x : 0.0) + log1p(exp(x > 0 ? -x : x)
  * erfc(-x / sqrt 2) / 2, and (1 + tanh u) / 2 = sigmoid(2u). */
 UN_LOOP(gelu_F32, float, 0.5f * x * erfcf(x * -0.70710678118654752f))
 UN_LOOP(gelu_F64, double, 0.5 * x * erfc(x * -0.70710678118654752))
-UN_LOOP(gelut_F32, float, x * sigmoid_f32(1.59576912160573072f * (x + 0.044715f * x * x * x)))
+UN_LOOP_V(gelut_F32, float, x * sigmoid_f32(1.59576912160573072f * (x + 0.044715f * x * x * x)))
 UN_LOOP(gelut_F64, double, x / (1.0 + exp(-1.59576912160573072 * (x + 0.044715 * x * x * x))))
 UN_LOOP_BOOL(isnan_F32, float, x != x)
 UN_LOOP_BOOL(isnan_F64, double, x != x)

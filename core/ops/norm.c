@@ -16,6 +16,12 @@
 #include <string.h>
 
 #include "ops.h"
+#include "ops_vec.h"
+
+/* as in elementwise.c: let -O2 vectorise loops of unknown trip count */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("tree-vectorize", "vect-cost-model=cheap", "no-trapping-math")
+#endif
 
 /* Sum and sum of squared deviations of a contiguous run, in double with
  * four partial sums in flight; y = x * a + b. The float versions below are
@@ -133,14 +139,12 @@ static double sqdev_f32(const float *x, int64_t n, double mean)
     return total;
 }
 
-static void affine_f32(const float *x, float *y, int64_t n, double a, double b)
+/* y = x * a + b; compiled per SIMD level (ops_vec.h): with FMA the
+ * product is not rounded before the sum */
+NF_VEC_CLONES static void affine_f32(const float *x, float *y, int64_t n, double a, double b)
 {
     float fa = (float)a, fb = (float)b;
-    v4f va = {fa, fa, fa, fa}, vb = {fb, fb, fb, fb};
-    int64_t i = 0;
-    for (; i + 4 <= n; i += 4)
-        v4f_store(y + i, v4f_load(x + i) * va + vb);
-    for (; i < n; i++)
+    for (int64_t i = 0; i < n; i++)
         y[i] = x[i] * fa + fb;
 }
 

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "ops.h"
+#include "ops_vec.h"
 
 enum { SM_SOFTMAX, SM_LOGSOFTMAX, SM_HARDMAX };
 
@@ -160,69 +161,105 @@ static void rows_f64(int kind, const double *x, double *y, int64_t outer, int64_
 DEF_PLANE(float, f32, expf, logf)
 DEF_PLANE(double, f64, exp, log)
 
-/* ---- float rows on four lanes ---------------------------------------------
- * expf is most of a softmax's time; exp_v4f is Cephes' expf polynomial on
- * GCC vector extensions (SSE2 on x86-64, NEON on arm64), within 2 ulp of
- * expf for x in [-87.33, 88.37]. Below (exp goes subnormal) it returns 0,
- * above it saturates at exp(88.37) (softmax only feeds it x - max <= 0);
- * NaN stays NaN. */
-typedef float v4f __attribute__((vector_size(16)));
-typedef int32_t v4i __attribute__((vector_size(16)));
+/* ---- float rows on sixteen lanes -----------------------------------------
+ * expf is most of a softmax's time; exp_v16f is Cephes' expf polynomial on
+ * GCC vector extensions of 16 floats, within 2 ulp of expf for x in
+ * [-87.33, 88.37]. Below (exp goes subnormal) it returns 0, above it
+ * saturates at exp(88.37) (softmax only feeds it x - max <= 0); NaN stays
+ * NaN. rows_f32 is compiled per SIMD level (ops_vec.h): a v16f is four
+ * SSE2 registers in the baseline build, one zmm in the AVX-512 clone (the
+ * transformer case, rows of 32 scores: 9 -> 4 us a node at batch 1). The
+ * scalar tail (rows not a multiple of 16) uses nf__exp_f32; rows shorter
+ * than 16 go through short_rows_f32. */
+typedef float v16f __attribute__((vector_size(64)));
+typedef int32_t v16i __attribute__((vector_size(64)));
+/* the helpers taking and returning v16f are always inlined: no call, so no
+ * ABI for GCC to warn about in the baseline build */
+#if defined(__clang__)
+#pragma clang diagnostic ignored "-Wpsabi"
+#elif defined(__GNUC__)
+#pragma GCC diagnostic ignored "-Wpsabi"
+#endif
 
-static inline v4f v4f_load(const float *p)
+NF_VEC_INLINE v16f v16f_load(const float *p)
 {
-    v4f v;
+    v16f v;
     memcpy(&v, p, sizeof v);
     return v;
 }
 
-static inline void v4f_store(float *p, v4f v)
+NF_VEC_INLINE void v16f_store(float *p, v16f v)
 {
     memcpy(p, &v, sizeof v);
 }
 
-static inline v4f v4f_splat(float f)
+NF_VEC_INLINE v16f v16f_splat(float f)
 {
-    return (v4f){f, f, f, f};
+    return (v16f){f, f, f, f, f, f, f, f, f, f, f, f, f, f, f, f};
 }
 
-static inline v4f exp_v4f(v4f x)
+NF_VEC_INLINE v16f exp_v16f(v16f x)
 {
-    const v4f hi = v4f_splat(88.37f), lo = v4f_splat(-87.33654f);
-    v4i under = x < lo;
-    v4i over = x > hi;
-    x = (v4f)(((v4i)x & ~over) | ((v4i)hi & over));
+    const v16f hi = v16f_splat(88.37f), lo = v16f_splat(-87.33654f);
+    v16i under = x < lo;
+    v16i over = x > hi;
+    x = (v16f)(((v16i)x & ~over) | ((v16i)hi & over));
     /* x = n ln2 + r, |r| <= ln2 / 2; n rounded by the 1.5 * 2^23 trick */
-    const v4f magic = v4f_splat(12582912.0f);
-    v4f t = x * v4f_splat(1.44269504088896341f) + magic;
-    v4f n = t - magic;
-    v4f r = x - n * v4f_splat(0.693359375f) - n * v4f_splat(-2.12194440e-4f);
-    v4f p = v4f_splat(1.9875691500e-4f);
-    p = p * r + v4f_splat(1.3981999507e-3f);
-    p = p * r + v4f_splat(8.3334519073e-3f);
-    p = p * r + v4f_splat(4.1665795894e-2f);
-    p = p * r + v4f_splat(1.6666665459e-1f);
-    p = p * r + v4f_splat(5.0000001201e-1f);
-    p = p * r * r + r + v4f_splat(1.0f);
+    const v16f magic = v16f_splat(12582912.0f);
+    v16f t = x * v16f_splat(1.44269504088896341f) + magic;
+    v16f n = t - magic;
+    v16f r = x - n * v16f_splat(0.693359375f) - n * v16f_splat(-2.12194440e-4f);
+    v16f p = v16f_splat(1.9875691500e-4f);
+    p = p * r + v16f_splat(1.3981999507e-3f);
+    p = p * r + v16f_splat(8.3334519073e-3f);
+    p = p * r + v16f_splat(4.1665795894e-2f);
+    p = p * r + v16f_splat(1.6666665459e-1f);
+    p = p * r + v16f_splat(5.0000001201e-1f);
+    p = p * r * r + r + v16f_splat(1.0f);
     /* 2^n from the exponent bits: n in [-126, 127] here */
-    v4i e = (__builtin_convertvector(n, v4i) + 127) << 23;
-    p *= (v4f)e;
-    return (v4f)((v4i)p & ~under);
+    v16i e = (__builtin_convertvector(n, v16i) + 127) << 23;
+    p *= (v16f)e;
+    return (v16f)((v16i)p & ~under);
 }
 
-static float max_f32(const float *x, int64_t n)
+/* horizontal max and sum of a v16f by halving: 4 steps, not 15 */
+typedef float v8f __attribute__((vector_size(32)));
+typedef int32_t v8i __attribute__((vector_size(32)));
+typedef float v4f __attribute__((vector_size(16)));
+typedef int32_t v4i __attribute__((vector_size(16)));
+
+NF_VEC_INLINE float hmax16(v16f m)
+{
+    v8f a = __builtin_shufflevector(m, m, 0, 1, 2, 3, 4, 5, 6, 7);
+    v8f b = __builtin_shufflevector(m, m, 8, 9, 10, 11, 12, 13, 14, 15);
+    a = (v8f)(((v8i)b & (b > a)) | ((v8i)a & ~(b > a)));
+    v4f c = __builtin_shufflevector(a, a, 0, 1, 2, 3), d = __builtin_shufflevector(a, a, 4, 5, 6, 7);
+    c = (v4f)(((v4i)d & (d > c)) | ((v4i)c & ~(d > c)));
+    float r = c[0];
+    for (int j = 1; j < 4; j++)
+        r = c[j] > r ? c[j] : r;
+    return r;
+}
+
+NF_VEC_INLINE float hsum16(v16f m)
+{
+    v8f a = __builtin_shufflevector(m, m, 0, 1, 2, 3, 4, 5, 6, 7) +
+            __builtin_shufflevector(m, m, 8, 9, 10, 11, 12, 13, 14, 15);
+    v4f c = __builtin_shufflevector(a, a, 0, 1, 2, 3) + __builtin_shufflevector(a, a, 4, 5, 6, 7);
+    return (c[0] + c[2]) + (c[1] + c[3]);
+}
+
+NF_VEC_INLINE float max_f32(const float *x, int64_t n)
 {
     int64_t i = 0;
     float mx = x[0];
-    if (n >= 4) {
-        v4f m = v4f_load(x);
-        for (i = 4; i + 4 <= n; i += 4) {
-            v4f v = v4f_load(x + i);
-            m = (v4f)(((v4i)v & (v > m)) | ((v4i)m & ~(v > m)));
+    if (n >= 16) {
+        v16f m = v16f_load(x);
+        for (i = 16; i + 16 <= n; i += 16) {
+            v16f v = v16f_load(x + i);
+            m = (v16f)(((v16i)v & (v > m)) | ((v16i)m & ~(v > m)));
         }
-        mx = m[0] > m[1] ? m[0] : m[1];
-        mx = m[2] > mx ? m[2] : mx;
-        mx = m[3] > mx ? m[3] : mx;
+        mx = hmax16(m);
     }
     for (; i < n; i++)
         mx = x[i] > mx ? x[i] : mx;
@@ -231,24 +268,24 @@ static float max_f32(const float *x, int64_t n)
 
 /* y = exp(x - mx) (y may be NULL: only the sum is wanted); returns the sum
  * in double, the float lanes flushed into it every 1024 elements. */
-static double expsum_f32(const float *x, float *y, int64_t n, float mx)
+NF_VEC_INLINE double expsum_f32(const float *x, float *y, int64_t n, float mx)
 {
-    v4f m = v4f_splat(mx);
+    v16f m = v16f_splat(mx);
     double total = 0;
     int64_t i = 0;
-    while (i + 4 <= n) {
+    while (i + 16 <= n) {
         int64_t end = n - i > 1024 ? i + 1024 : n;
-        v4f acc = {0};
-        for (; i + 4 <= end; i += 4) {
-            v4f e = exp_v4f(v4f_load(x + i) - m);
+        v16f acc = v16f_splat(0.0f);
+        for (; i + 16 <= end; i += 16) {
+            v16f e = exp_v16f(v16f_load(x + i) - m);
             if (y != NULL)
-                v4f_store(y + i, e);
+                v16f_store(y + i, e);
             acc += e;
         }
-        total += ((double)acc[0] + acc[1]) + ((double)acc[2] + acc[3]);
+        total += hsum16(acc);
     }
     for (; i < n; i++) {
-        float e = expf(x[i] - mx);
+        float e = nf__exp_f32(x[i] - mx);
         if (y != NULL)
             y[i] = e;
         total += e;
@@ -256,22 +293,53 @@ static double expsum_f32(const float *x, float *y, int64_t n, float mx)
     return total;
 }
 
-static void rows_f32(int kind, const float *x, float *y, int64_t outer, int64_t R)
+/* Softmax of rows shorter than a vector (a classifier's classes): the
+ * rows' maxima subtracted one by one, then e^ over the whole block in
+ * vectors, then each row scaled by its sum; the same arithmetic as the
+ * row by row path, without a scalar exp per element. */
+NF_VEC_INLINE void short_rows_f32(const float *x, float *y, int64_t outer, int64_t R)
 {
+    for (int64_t o = 0; o < outer; o++) {
+        float mx = max_f32(x + o * R, R);
+        for (int64_t r = 0; r < R; r++)
+            y[o * R + r] = x[o * R + r] - mx;
+    }
+    int64_t n = outer * R, i = 0;
+    for (; i + 16 <= n; i += 16)
+        v16f_store(y + i, exp_v16f(v16f_load(y + i)));
+    for (; i < n; i++)
+        y[i] = nf__exp_f32(y[i]);
+    for (int64_t o = 0; o < outer; o++) {
+        double total = 0;
+        for (int64_t r = 0; r < R; r++)
+            total += y[o * R + r];
+        float inv = (float)(1.0 / total);
+        for (int64_t r = 0; r < R; r++)
+            y[o * R + r] *= inv;
+    }
+}
+
+NF_VEC_CLONES static void rows_f32(int kind, const float *x, float *y, int64_t outer, int64_t R)
+{
+    if (kind == SM_SOFTMAX && R < 16) {
+        short_rows_f32(x, y, outer, R);
+        return;
+    }
     for (int64_t o = 0; o < outer; o++, x += R, y += R) {
         float mx = max_f32(x, R);
         int64_t i = 0;
         if (kind == SM_SOFTMAX) {
-            v4f inv = v4f_splat((float)(1.0 / expsum_f32(x, y, R, mx)));
-            for (; i + 4 <= R; i += 4)
-                v4f_store(y + i, v4f_load(y + i) * inv);
+            float inv = (float)(1.0 / expsum_f32(x, y, R, mx));
+            v16f vi = v16f_splat(inv);
+            for (; i + 16 <= R; i += 16)
+                v16f_store(y + i, v16f_load(y + i) * vi);
             for (; i < R; i++)
-                y[i] *= inv[0];
+                y[i] *= inv;
         } else {
             float ls = logf((float)expsum_f32(x, NULL, R, mx));
-            v4f m = v4f_splat(mx), l = v4f_splat(ls);
-            for (; i + 4 <= R; i += 4)
-                v4f_store(y + i, (v4f_load(x + i) - m) - l);
+            v16f m = v16f_splat(mx), l = v16f_splat(ls);
+            for (; i + 16 <= R; i += 16)
+                v16f_store(y + i, (v16f_load(x + i) - m) - l);
             for (; i < R; i++)
                 y[i] = (x[i] - mx) - ls;
         }

@@ -37,6 +37,33 @@ void nf__dense_blas_init(const nf_model *m);
 void nf__gemm(int dtype, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, double alpha,
               const void *A, int64_t lda, const void *B, int64_t ldb, double beta, void *C, int64_t ldc);
 
+/* C (M, N) = A (M, K) B (K, N) + bias[i] on row i of C (bias NULL: none);
+ * dtype float or double, no transposes, BLAS-int dims as nf__gemm. */
+void nf__gemm_bias(int dtype, int64_t M, int64_t N, int64_t K, const void *A, int64_t lda, const void *B, int64_t ldb,
+                   const void *bias, void *C, int64_t ldc);
+
+/* float32 with B packed ahead (dense_gemm.c): nf__sgemm_fast() is true
+ * when our AVX-512 kernel runs on this CPU (only then may the other two be
+ * used). nf__sgemm_pack writes op(B) (K, N) into nf__sgemm_pack_size(K, N)
+ * bytes of 64-byte aligned memory; nf__sgemm_packed is nf__gemm's float
+ * case on it (M, N, K > 0 or nothing happens). */
+bool nf__sgemm_fast(void);
+size_t nf__sgemm_pack_size(int64_t K, int64_t N);
+void nf__sgemm_pack(bool trans_b, int64_t K, int64_t N, const float *B, int64_t ldb, float *packed);
+void nf__sgemm_packed(bool trans_a, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
+                      const float *packed, float beta, float *C, int64_t ldc);
+
+/* C (M, N) = A (M, K) B (K, N) + bias[i] on row i (bias may be NULL) with
+ * B's rows gathered: row a_cols[j] of B (j < nk) starts at b_rows[j], the
+ * K - nk rows not listed are zero (a convolution's padding taps: skipped,
+ * not multiplied). The B rows' columns are contiguous floats. b_masks,
+ * when not NULL, holds nk 64-bit masks per 64 columns of C (panel p at
+ * b_masks + p * nk): element c of row j in panel p is read only where
+ * bit c is set, else taken as zero; such elements need not be readable
+ * memory. Float32, only when nf__sgemm_fast(). */
+void nf__sgemm_rows(int64_t M, int64_t N, const float *A, int64_t lda, int64_t nk, const int32_t *a_cols,
+                    const float *const *b_rows, const uint64_t *b_masks, float *C, int64_t ldc, const float *bias);
+
 /* NF_OK when every dims[i] fits BLAS's int; else NF_EUNSUPPORTED naming
  * the node. */
 int nf__dense_blas_dims(const nf_node *n, int count, const int64_t *dims, nf_err *err);
