@@ -11,7 +11,7 @@
 
 CC      ?= gcc
 OPT     ?= -O2
-CFLAGS  += -std=gnu11 -g $(OPT) -fno-math-errno -Wall -Wextra -Wno-unused-parameter -fno-strict-aliasing -pthread -MMD -MP
+CFLAGS  += -std=gnu11 -g $(OPT) -fno-math-errno -Wall -Wextra -Wno-unused-parameter -Wno-psabi -fno-strict-aliasing -pthread -MMD -MP
 LDLIBS_CORE = -lprotobuf-c -lopenblas -lm -pthread
 
 ifeq ($(SANITIZE),1)

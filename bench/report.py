@@ -141,7 +141,7 @@ class Report:
             s, m = r["server"], r["model"]
             e = self.cold.setdefault((s, m), {"runs_ms": [], "failed_runs": 0, "skipped_rounds": 0,
                                               "non200_before_first_200": [], "worker_load_ms": [],
-                                              "require_ms": []})
+                                              "require_ms": [], "accept_ms": []})
             if "skipped_round" in r:
                 e["skipped_rounds"] += 1
                 continue
@@ -154,10 +154,12 @@ class Report:
             e["failed_runs"] += res.get("failed_runs", 0)
             e["non200_before_first_200"].extend(res.get("non200_before_first_200", []))
             e["worker_load_ms"].extend(res.get("worker_load_ms", []))
+            e["accept_ms"].extend(x for x in res.get("accept_ms", []) if x is not None)
         for e in self.cold.values():
             e["n_runs"] = len(e["runs_ms"])
             e["median_ms"] = statistics.median(e["runs_ms"]) if e["runs_ms"] else None
             e["worker_load_median_ms"] = statistics.median(e["worker_load_ms"]) if e["worker_load_ms"] else None
+            e["accept_median_ms"] = statistics.median(e["accept_ms"]) if e["accept_ms"] else None
             e["require_median_ms"] = statistics.median(e["require_ms"]) if e["require_ms"] else None
 
         self.rss = {}
@@ -468,17 +470,18 @@ class Report:
         # cold start
         L.append("## Cold start: start of the serving processes -> first 200 on POST /invocations\n")
         L.append("Median ms (number of runs in brackets; up to %s per server and model, taken in rounds over all "
-                 "of them while the run's time budget lasts). nginfer = `tools/nginfer-serve` (it first checks "
-                 "the model with one worker process, then starts spawn-fcgi + multiwatch + workers and nginx); "
-                 "fixed = the same script serving the fixed-answer program with the model check skipped (the "
+                 "of them while the run's time budget lasts). nginfer = `tools/nginfer-serve` (it starts "
+                 "spawn-fcgi + multiwatch + workers, then nginx while the workers load; requests wait in the "
+                 "FastCGI socket's backlog until a worker is ready); "
+                 "fixed = the same script serving the fixed-answer program (the "
                  "serving machinery alone: the script, spawn-fcgi, multiwatch, nginx; no model anywhere); worker load = the workers' own `load_ms` from their ready log "
                  "lines. Flask = gunicorn start (2 workers importing Flask, scikit-learn and the pickle). "
                  "ORT server = node cluster start (2 workers, each creating its session); ORT session = "
                  "`InferenceSession.create` alone in a fresh node process, after `require` (median shown "
-                 "separately). Polling: a fresh connection every ~2 ms.\n" % meta.get("cold_runs", "?"))
-        L.append("| model | nginfer | nginfer worker load | fixed (machinery only) | Flask+gunicorn | ORT server "
+                 "separately). Polling: a connect every 1 ms from just before the command starts; a connection that is accepted sends the request and waits for its answer.\n" % meta.get("cold_runs", "?"))
+        L.append("| model | nginfer | nginfer accepts | nginfer worker load | fixed (machinery only) | Flask+gunicorn | ORT server "
                  "| ORT session create | ORT require | Flask / nginfer | ORT server / nginfer |")
-        L.append("|---|---|---|---|---|---|---|---|---|---|")
+        L.append("|---|---|---|---|---|---|---|---|---|---|---|")
 
         def cm(s_, m_):
             e = self.cold.get((s_, m_))
@@ -491,8 +494,8 @@ class Report:
                 continue
             nf = self.cold.get(("nginfer", m), {})
             sess = self.cold.get(("ort_session", m), {})
-            L.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
-                m, cm("nginfer", m), fmt(nf.get("worker_load_median_ms"), 1),
+            L.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+                m, cm("nginfer", m), fmt(nf.get("accept_median_ms"), 1), fmt(nf.get("worker_load_median_ms"), 1),
                 cm("fixed", m), cm("flask", m), cm("ort", m), cm("ort_session", m),
                 fmt(sess.get("require_median_ms"), 1),
                 fratio(div(self.cold_ms("flask", m), self.cold_ms("nginfer", m))),
@@ -559,7 +562,7 @@ class Report:
                  "off) via tools/nginfer-serve; NGINFER_STOP_TIMEOUT is lowered so stopping takes less time.")
         L.append("- Peers behind nginx use bench/nginx-peers.conf.in: 1 worker process like nginfer's, HTTP/1.1 "
                  "upstream keepalive (used by the node server; gunicorn's sync workers close each connection).")
-        L.append("- Cold start polls with a fresh connection every ~2 ms (bench/coldstart.py).")
+        L.append("- Cold start polls with a connect every 1 ms (bench/coldstart.py).")
         L.append("- Raw figures: latest.json (`http`, `core`, `cold`, `rss`, `sanity`, `targets`).")
         L.append("")
         L.append("Plots: throughput.png, p99.png, cold_start.png.")

@@ -238,13 +238,15 @@ if [ ! -x "$CORE_BENCH" ] || [ bench/core_bench.c -nt "$CORE_BENCH" ] || ! cmp -
     gcc -O2 -Icore -o "$CORE_BENCH" bench/core_bench.c "$BUILD/libnfcore.a" -lprotobuf-c -lopenblas -lm -pthread ||
         die "building core_bench failed"
 fi
-if [ ! -x "$FIXED" ] || [ bench/fcgi_fixed.c -nt "$FIXED" ]; then
-    gcc -O2 -o "$FIXED" bench/fcgi_fixed.c -lfcgi || die "building fcgi_fixed failed"
+if [ ! -x "$FIXED" ] || [ bench/fcgi_fixed.c -nt "$FIXED" ] || [ fcgi/conn.h -nt "$FIXED" ]; then
+    gcc -O2 -o "$FIXED" bench/fcgi_fixed.c -pthread -lfcgi || die "building fcgi_fixed failed"
 fi
 # tools/nginfer-serve -b FIXED_BIN serves fcgi_fixed: its "nginfer-worker"
-# hands config queries (--get) to the real worker, passes the model check
-# (--check) without loading anything (so the fixed server's cold start is
-# the serving machinery alone) and execs fcgi_fixed to serve.
+# hands config queries (--get) to the real worker, answers a model check
+# (--check) without loading anything, and execs fcgi_fixed to serve (so the
+# fixed server's cold start is the serving machinery alone; fcgi_fixed
+# sends no "ready" line on NGINFER_READY_FD, which only delays the script's
+# banner, not serving).
 FIXED_BIN=$W/fixed-bin
 mkdir -p "$FIXED_BIN"
 cat >"$FIXED_BIN/nginfer-worker" <<EOF

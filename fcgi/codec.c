@@ -1300,9 +1300,26 @@ static size_t utf8_seq(const unsigned char *s, size_t n)
 int nf_json_str(nf_buf *b, const char *s, size_t n)
 {
     const unsigned char *u = (const unsigned char *)s;
-    if (nf_buf_reserve(b, n + 2) < 0 || nf_buf_append(b, "\"", 1) < 0)
+    if (nf_buf_reserve(b, n + 2) < 0)
         return -1;
-    size_t run = 0, i = 0;
+    /* Fast path (names, routes, labels): printable ASCII needing no
+     * escape goes in with one memcpy into the room just reserved. */
+    size_t i = 0;
+    while (i < n && u[i] >= 0x20 && u[i] < 0x80 && u[i] != '"' && u[i] != '\\')
+        i++;
+    if (i == n) {
+        char *o = b->p + b->len;
+        o[0] = '"';
+        memcpy(o + 1, s, n);
+        o[n + 1] = '"';
+        b->len += n + 2;
+        b->p[b->len] = 0;
+        return 0;
+    }
+    if (nf_buf_append(b, "\"", 1) < 0)
+        return -1;
+    size_t run = 0;
+    i = 0;
     while (i < n) {
         unsigned char c = u[i];
         if (c >= 0x20 && c != '"' && c != '\\') {

@@ -10,4 +10,15 @@
 void nf_log_ready(const nf_app *app, const char *event);
 void nf_log_access(const nf_req *req, const nf_resp *resp, size_t bytes_in, double latency_us);
 
+/* Access lines are written at once (one write(2) each) unless batching is
+ * on: then they collect in a buffer of at most NF_LOG_BATCH bytes (under
+ * PIPE_BUF, so a batch of whole lines is still one atomic write) and go
+ * out when it is full or at nf_log_flush, which the FastCGI worker calls
+ * whenever it is about to wait for a request (fcgi/conn.h) and at exit.
+ * So a busy worker writes one line in ~20 requests, an idle one has
+ * written everything; a worker killed while busy loses what it holds. */
+#define NF_LOG_BATCH 4000
+void nf_log_batch(int on);
+void nf_log_flush(void);
+
 #endif
