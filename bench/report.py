@@ -558,8 +558,9 @@ class Report:
                  "Checks: %s." % json.dumps(self.manifest.get("checks", {})))
         L.append("- Bodies: `{\"instances\": [[...]]}` for the forests and the MLP, `{\"inputs\": [[[[...]]]]}` for "
                  "the CNN, `{\"inputs\": {\"input_ids\": ..., \"attention_mask\": ...}}` for BERT.")
-        L.append("- nginfer runs with conf/nginfer.cfg as shipped (2 workers, access log on, upstream keepalive "
-                 "off) via tools/nginfer-serve; NGINFER_STOP_TIMEOUT is lowered so stopping takes less time.")
+        L.append("- nginfer runs with conf/nginfer.cfg as shipped (2 workers, access log on, FastCGI upstream "
+                 "keepalive on with fastcgi_keep_conn, K = 64 x workers, the default) via tools/nginfer-serve, "
+                 "and so does the fixed-answer peer; NGINFER_STOP_TIMEOUT is lowered so stopping takes less time.")
         L.append("- Peers behind nginx use bench/nginx-peers.conf.in: 1 worker process like nginfer's, HTTP/1.1 "
                  "upstream keepalive (used by the node server; gunicorn's sync workers close each connection).")
         L.append("- Cold start polls with a connect every 1 ms (bench/coldstart.py).")
