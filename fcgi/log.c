@@ -71,7 +71,7 @@ static void emit(int access)
 }
 
 /* Decimal digits of v into o (at least 20 bytes); returns the count. */
-static size_t fmt_u64(char *o, uint64_t v)
+size_t nf_fmt_u64(char *o, uint64_t v)
 {
     char t[20];
     size_t n = 0;
@@ -95,7 +95,7 @@ static void put_lit(const char *s, size_t n)
 
 static void put_u64(uint64_t v)
 {
-    line.len += fmt_u64(line.p + line.len, v);
+    line.len += nf_fmt_u64(line.p + line.len, v);
 }
 
 /* "{"time":"2026-01-02T03:04:05.678Z","pid":123" into line (reset). The

@@ -20,5 +20,7 @@ void nf_log_access(const nf_req *req, const nf_resp *resp, size_t bytes_in, doub
 #define NF_LOG_BATCH 4000
 void nf_log_batch(int on);
 void nf_log_flush(void);
+/* Decimal digits of v into o (room for 20 bytes); returns how many. */
+size_t nf_fmt_u64(char *o, uint64_t v);
 
 #endif

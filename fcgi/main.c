@@ -205,20 +205,6 @@ static const char *keep(char *dst, size_t cap, const char *s)
     return dst;
 }
 
-/* Appends the decimal digits of v at o; returns the count. */
-static size_t put_dec(char *o, size_t v)
-{
-    char t[24];
-    size_t n = 0;
-    do {
-        t[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    for (size_t i = 0; i < n; i++)
-        o[i] = t[n - 1 - i];
-    return n;
-}
-
 /* The CGI response head (RFC 3875 6.3: Status, Content-Type, then the
  * Content-Length nginx passes on) and the body, in one buffer and one
  * FCGX_PutStr when they fit in 4 KB (every 1-row and 64-row answer), else
@@ -249,7 +235,7 @@ static void put_response(FCGX_Stream *out, const nf_resp *resp)
     n += ct_len;
     memcpy(buf + n, "\r\nContent-Length: ", 18);
     n += 18;
-    n += put_dec(buf + n, body_len);
+    n += nf_fmt_u64(buf + n, body_len);
     memcpy(buf + n, "\r\n\r\n", 4);
     n += 4;
     if (body_len <= sizeof buf - n) {

@@ -362,3 +362,28 @@ EOF
 # wrk_field OUT NAME: a field of the "E2E ..." line wrk_count_script's
 # script wrote to OUT.
 wrk_field() { sed -n "s/^E2E .*\b$2=\([^ ]*\).*/\1/p" "$1"; }
+
+# e2e_bodies: writes the request bodies most tests post into $e2e_tmp, on
+# models/default.onnx's 10 features: one.json (1 row), r64.json, r5000.json,
+# r20000.json ({"instances": ...}), features.json ({"features": row}),
+# then runs the Python on its standard input with `rows` (4 diabetes rows),
+# `d` (the directory) and `w(name, text)` defined, for a test's own bodies.
+e2e_bodies() {
+    { cat <<'PY'
+import json, os, sys
+d = sys.argv[1]
+rows = [
+    [0.038076, 0.05068, 0.061696, 0.021872, -0.044223, -0.034821, -0.043401, -0.0025923, 0.019907, -0.017646],
+    [-0.001882, -0.044642, -0.051474, -0.026328, -0.0084487, -0.019163, 0.074412, -0.039493, -0.068332, -0.092204],
+    [0.085299, 0.05068, 0.044451, -0.0056704, -0.045599, -0.034194, -0.032356, -0.0025923, 0.0028613, -0.02593],
+    [-0.089063, -0.044642, -0.011595, -0.036656, 0.012191, 0.024991, -0.036038, 0.034309, 0.022688, -0.0093619],
+]
+def w(name, s):
+    with open(os.path.join(d, name), "w") as f: f.write(s)
+w("one.json", json.dumps({"instances": [rows[0]]}))
+for n in (64, 5000, 20000):
+    w("r%d.json" % n, json.dumps({"instances": [rows[i % 4] for i in range(n)]}))
+w("features.json", json.dumps({"features": rows[0]}))
+PY
+      cat; } | "$E2E_PY" - "$e2e_tmp"
+}

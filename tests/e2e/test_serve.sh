@@ -22,22 +22,7 @@ lo=25 hi=346 # diabetes targets: every tree leaf, so every prediction, is inside
 # Four rows of load_diabetes() (5 significant digits); their predictions
 # from the reference evaluator for the committed models/default.onnx (sha256
 # below) are checked when the file is unchanged.
-"$E2E_PY" - "$e2e_tmp" <<'EOF'
-import json, sys, os
-d = sys.argv[1]
-rows = [
-    [0.038076, 0.05068, 0.061696, 0.021872, -0.044223, -0.034821, -0.043401, -0.0025923, 0.019907, -0.017646],
-    [-0.001882, -0.044642, -0.051474, -0.026328, -0.0084487, -0.019163, 0.074412, -0.039493, -0.068332, -0.092204],
-    [0.085299, 0.05068, 0.044451, -0.0056704, -0.045599, -0.034194, -0.032356, -0.0025923, 0.0028613, -0.02593],
-    [-0.089063, -0.044642, -0.011595, -0.036656, 0.012191, 0.024991, -0.036038, 0.034309, 0.022688, -0.0093619],
-]
-def w(name, s):
-    with open(os.path.join(d, name), "w") as f: f.write(s)
-w("one.json", json.dumps({"instances": [rows[0]]}))
-w("r64.json", json.dumps({"instances": [rows[i % 4] for i in range(64)]}))
-w("r20000.json", json.dumps({"instances": [rows[i % 4] for i in range(20000)]}))
-w("r5000.json", json.dumps({"instances": [rows[i % 4] for i in range(5000)]}))
-w("features.json", json.dumps({"features": rows[0]}))
+e2e_bodies <<'EOF'
 w("named.json", json.dumps({"inputs": {"input": rows[:2]}}))
 w("bare.json", json.dumps(rows[:3]))
 w("two.csv", "".join(",".join(repr(v) for v in r) + "\n" for r in rows[:2]))
