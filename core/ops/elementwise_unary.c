@@ -64,9 +64,10 @@ typedef struct un_par {
 
 typedef void (*un_fn)(void *y, const void *x, int64_t n, const un_par *p);
 
-/* y[i] = EXPR(x) for n elements; y may equal x */
-#define UN_LOOP(name, T, EXPR)                                               \
-    static void name(void *y_, const void *x_, int64_t n, const un_par *p)   \
+/* y[i] = EXPR(x) for n elements; y may equal x. ATTR: nothing, or
+ * NF_VEC_CLONES (UN_LOOP_V) */
+#define UN_LOOP_A(ATTR, name, T, EXPR)                                       \
+    ATTR static void name(void *y_, const void *x_, int64_t n, const un_par *p) \
     {                                                                        \
         T *y = y_;                                                           \
         const T *xs = x_;                                                    \
@@ -76,20 +77,10 @@ typedef void (*un_fn)(void *y, const void *x, int64_t n, const un_par *p);
             y[i] = (T)(EXPR);                                                \
         }                                                                    \
     }
-
+#define UN_LOOP(name, T, EXPR) UN_LOOP_A(, name, T, EXPR)
 /* UN_LOOP compiled for each SIMD level (ops_vec.h): the float32 loops
  * whose arithmetic, not memory, sets the pace */
-#define UN_LOOP_V(name, T, EXPR)                                             \
-    NF_VEC_CLONES static void name(void *y_, const void *x_, int64_t n, const un_par *p) \
-    {                                                                        \
-        T *y = y_;                                                           \
-        const T *xs = x_;                                                    \
-        (void)p;                                                             \
-        for (int64_t i = 0; i < n; i++) {                                    \
-            T x = xs[i];                                                     \
-            y[i] = (T)(EXPR);                                                \
-        }                                                                    \
-    }
+#define UN_LOOP_V(name, T, EXPR) UN_LOOP_A(NF_VEC_CLONES, name, T, EXPR)
 
 /* the same with a bool output (IsNaN, IsInf) */
 #define UN_LOOP_BOOL(name, T, EXPR)                                          \

@@ -387,3 +387,24 @@ w("features.json", json.dumps({"features": rows[0]}))
 PY
       cat; } | "$E2E_PY" - "$e2e_tmp"
 }
+
+# e2e_podman NAME: sets pm (podman, with runc when installed) and ulim
+# (--ulimit flags runc can set where the hard limits are low, as
+# docker/docker.mk does); if podman cannot run here, prints SKIP NAME with
+# the reason and returns 1.
+e2e_podman() {
+    pm=(podman)
+    command -v runc >/dev/null 2>&1 && pm+=(--runtime runc)
+    if ! "${pm[@]}" info >"$e2e_tmp/podman-info.log" 2>&1; then
+        skip "$1" "podman is not usable here: $(tail -2 "$e2e_tmp/podman-info.log" | tr '\n' ' ')"
+        return 1
+    fi
+    local n p
+    n=$(awk '/^Max open files/ { print $5 }' /proc/self/limits)
+    p=$(awk '/^Max processes/ { print $4 }' /proc/self/limits)
+    case $n in unlimited) n=1048576 ;; esac
+    case $p in unlimited) p=32768 ;; esac
+    [ "$n" -le 1048576 ] || n=1048576
+    [ "$p" -le 32768 ] || p=32768
+    ulim=(--ulimit "nofile=$n:$n" --ulimit "nproc=$p:$p")
+}

@@ -112,21 +112,7 @@ if ! command -v podman >/dev/null 2>&1; then
     summary
     exit
 fi
-pm=(podman)
-command -v runc >/dev/null 2>&1 && pm+=(--runtime runc)
-if ! "${pm[@]}" info >"$e2e_tmp/podman-info.log" 2>&1; then
-    skip systemd/under-systemd "podman is not usable here: $(tail -2 "$e2e_tmp/podman-info.log" | tr '\n' ' ')"
-    summary
-    exit
-fi
-# As docker/docker.mk: limits runc can set where the hard limits are low.
-n=$(awk '/^Max open files/ { print $5 }' /proc/self/limits)
-p=$(awk '/^Max processes/ { print $4 }' /proc/self/limits)
-case $n in unlimited) n=1048576 ;; esac
-case $p in unlimited) p=32768 ;; esac
-[ "$n" -le 1048576 ] || n=1048576
-[ "$p" -le 32768 ] || p=32768
-ulim=(--ulimit "nofile=$n:$n" --ulimit "nproc=$p:$p")
+e2e_podman systemd/under-systemd || { summary; exit; }
 
 if ! "${pm[@]}" image exists "$image"; then
     t0=$SECONDS
