@@ -108,6 +108,7 @@ class Report:
         self.cold_raw = load_jsonl(os.path.join(raw, "cold.jsonl"))
         self.rss_raw = load_jsonl(os.path.join(raw, "rss.jsonl"))
         self.sanity_raw = load_jsonl(os.path.join(raw, "sanity.jsonl"))
+        self.deploy_raw = load_jsonl(os.path.join(raw, "deploy.jsonl"))
         self.answers_dir = os.path.join(raw, "answers")
 
         self.http = {}
@@ -327,6 +328,7 @@ class Report:
             "cold_summary": [dict(server=k[0], model=k[1], **{kk: vv for kk, vv in v.items()})
                              for k, v in sorted(self.cold.items())],
             "rss": self.rss_raw,
+            "deploy": self.deploy_raw,
             "sanity": self.sanity(),
             "targets": self.targets,
         }
@@ -515,6 +517,34 @@ class Report:
             L.append("\nAnswers other than 200 seen before the first 200 (per run; nginx answers 502/503 "
                      "until a worker accepts): " + "; ".join(non200) + ".")
         L.append("")
+
+        # deploy targets
+        if self.deploy_raw:
+            L.append("## Deploy targets: Lambda runtime and container start\n")
+            L.append("From tests/e2e/test_lambda.sh and test_container.sh run inside this bench (their notes below). "
+                     "Lambda: nginfer-lambda against the Runtime API stand-in (tests/lambda/runtime_api.py) on "
+                     "loopback; init = process start to its first `/next` (model load and warm-up included), "
+                     "per invocation = `/next` sent to the answer received, over 900 mixed events. Container: "
+                     "`podman run --read-only ... serve` of `localhost/nginfer` to the first 200 on "
+                     "`/invocations` (podman's own container set-up included).\n")
+            L.append("| measure | value |")
+            L.append("|---|---|")
+            for r in self.deploy_raw:
+                if r.get("skipped"):
+                    L.append("| %s | skipped: %s |" % (r["test"], r["skipped"]))
+                    continue
+                if "lambda_init_ms" in r:
+                    L.append("| Lambda init (default forest) | %s ms |" % fmt(r["lambda_init_ms"], 1))
+                    L.append("| Lambda per invocation | %s us |" % fmt(r["lambda_invoke_us"], 0))
+                if "container_first_200_ms" in r:
+                    L.append("| container: podman run -> first 200 | %d ms (%d ms from the container's start) |"
+                             % (r["container_first_200_ms"], r["container_first_200_from_start_ms"]))
+                L.append("| %s test checks | %d passed, %d failed |" % (r["test"], r["passed"], r["failed"]))
+            for r in self.deploy_raw:
+                for n in r.get("notes", []):
+                    if n.startswith(("lambda: init =", "container: start")):
+                        L.append("\n- %s" % n)
+            L.append("")
 
         # rss
         L.append("## Memory: RSS per worker process (MB, VmRSS averaged over the workers)\n")

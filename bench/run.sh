@@ -587,6 +587,47 @@ for round in $(seq "$COLD_RUNS"); do
     say "  cold start round $round done"
 done
 
+# --- 4b. deploy targets: Lambda runtime, container ------------------------------
+# The figures the end-to-end tests measure, taken here so that they land in
+# the same report: tests/e2e/test_lambda.sh (nginfer-lambda against the
+# Runtime API stand-in, tests/lambda/runtime_api.py: init = process start
+# to its first /next, then per invocation over 900 events) and, when podman
+# works and the time is left, tests/e2e/test_container.sh (the image as
+# SageMaker starts it: `podman run ... serve` to the first 200; 1-2 min
+# with the image layers cached, 6-7 the first time).
+: >"$RAW/deploy.jsonl"
+deploy_note() { # NAME LOG: the test's "# ..." note lines as one JSON line
+    "$PY" - "$1" "$2" >>"$RAW/deploy.jsonl" <<'PY'
+import json, re, sys
+name, log = sys.argv[1], sys.argv[2]
+lines = open(log, errors="replace").read().splitlines()
+notes = [l[2:] for l in lines if l.startswith("# ")]
+out = {"test": name, "passed": sum(l.startswith("PASS ") for l in lines),
+       "failed": sum(l.startswith("FAIL ") for l in lines), "notes": notes}
+for n in notes:
+    m = re.match(r"lambda: init ([0-9.]+) ms, ([0-9.]+) us per invocation", n)
+    if m:
+        out["lambda_init_ms"], out["lambda_invoke_us"] = float(m.group(1)), float(m.group(2))
+    m = re.match(r"container: start to first 200 ([0-9]+) ms \(from podman run; ([0-9]+) ms from the container's start", n)
+    if m:
+        out["container_first_200_ms"], out["container_first_200_from_start_ms"] = int(m.group(1)), int(m.group(2))
+print(json.dumps(out))
+PY
+}
+if [ "$(time_left)" -gt 40 ] && [ -x "$BUILD/nginfer-lambda" ]; then
+    say "deploy: Lambda runtime (tests/e2e/test_lambda.sh)"
+    timeout 120 env BUILD="$BUILD" bash tests/e2e/test_lambda.sh >"$LOGS/deploy-lambda.log" 2>&1
+    deploy_note lambda "$LOGS/deploy-lambda.log"
+fi
+if [ "$(time_left)" -gt 200 ] && command -v podman >/dev/null 2>&1; then
+    say "deploy: container (tests/e2e/test_container.sh), $(time_left)s left"
+    timeout $(($(time_left) - 15)) env BUILD="$BUILD" NGINFER_TEST_CONTAINER=1 bash tests/e2e/test_container.sh \
+        >"$LOGS/deploy-container.log" 2>&1
+    deploy_note container "$LOGS/deploy-container.log"
+else
+    echo '{"test": "container", "skipped": "podman missing or under 200 s of the time budget left"}' >>"$RAW/deploy.jsonl"
+fi
+
 # --- 5. report -------------------------------------------------------------------
 
 # keep the logs short: the last 2000 lines of each
