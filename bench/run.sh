@@ -614,14 +614,14 @@ for n in notes:
 print(json.dumps(out))
 PY
 }
-if [ "$(time_left)" -gt 40 ] && [ -x "$BUILD/nginfer-lambda" ]; then
+if [ "$(time_left)" -gt 40 ] && [ -x "$BUILD_SRC/nginfer-lambda" ]; then
     say "deploy: Lambda runtime (tests/e2e/test_lambda.sh)"
-    timeout 120 env BUILD="$BUILD" bash tests/e2e/test_lambda.sh >"$LOGS/deploy-lambda.log" 2>&1
+    timeout 120 env BUILD="$BUILD_SRC" bash tests/e2e/test_lambda.sh >"$LOGS/deploy-lambda.log" 2>&1
     deploy_note lambda "$LOGS/deploy-lambda.log"
 fi
 if [ "$(time_left)" -gt 200 ] && command -v podman >/dev/null 2>&1; then
     say "deploy: container (tests/e2e/test_container.sh), $(time_left)s left"
-    timeout $(($(time_left) - 15)) env BUILD="$BUILD" NGINFER_TEST_CONTAINER=1 bash tests/e2e/test_container.sh \
+    timeout $(($(time_left) - 15)) env BUILD="$BUILD_SRC" NGINFER_TEST_CONTAINER=1 bash tests/e2e/test_container.sh \
         >"$LOGS/deploy-container.log" 2>&1
     deploy_note container "$LOGS/deploy-container.log"
 else
