@@ -5,6 +5,7 @@
  * conf/nginfer.cfg. An unknown key, a value of the wrong type or out of
  * range stops start-up with "file:line: what" (libconfig gives the line).
  */
+#define _GNU_SOURCE /* memmem */
 #include <errno.h>
 #include <libconfig.h>
 #include <stdio.h>
@@ -55,6 +56,33 @@ void nf_config_free(nf_config *cfg)
     memset(cfg, 0, sizeof *cfg);
 }
 
+/* libconfig's @include directive is refused before libconfig reads the
+ * file: the configuration is one file, and libconfig 1.5's scanner calls
+ * exit() when an included path cannot be read as a file (`@include "."`,
+ * found by tests/fuzz/fuzz_config.c). Any "@include" in the text is
+ * refused, with its line (NF_EINVAL in err). */
+static int refuse_include(const char *path, nf_err *err)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return 0; /* config_read_file reports it */
+    char *text = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    int line = 0, found = 0;
+    while (!found && (len = getline(&text, &cap, f)) >= 0) {
+        line++;
+        /* memmem, not strstr: an embedded NUL must not hide the rest */
+        found = memmem(text, (size_t)len, "@include", 8) != NULL;
+    }
+    free(text);
+    fclose(f);
+    if (found)
+        return nf_err_set(err, NF_EINVAL, "%s:%d: @include is not supported: put every setting in this one file",
+                          path, line);
+    return NF_OK;
+}
+
 int nf_config_load(nf_config *cfg, const char *path, nf_err *err)
 {
     memset(cfg, 0, sizeof *cfg);
@@ -71,6 +99,11 @@ int nf_config_load(nf_config *cfg, const char *path, nf_err *err)
     if (path == NULL)
         return NF_OK;
 
+    int irc = refuse_include(path, err);
+    if (irc != NF_OK) {
+        nf_config_free(cfg);
+        return irc;
+    }
     config_t c;
     config_init(&c);
     int rc = NF_OK;

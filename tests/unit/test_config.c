@@ -31,6 +31,8 @@ static const struct {
     {"bad listen", "listen = \"127.0.0.1:99999\";\n", ":1: 'listen' must be host:port"},
     {"empty model", "model = \"\";\n", ":1: 'model' must name a file"},
     {"int for string", "model = 3;\n", ":1: 'model' must be a string"},
+    /* libconfig 1.5 exit()s on an include it cannot read (fuzz regression) */
+    {"include refused", "workers = 2;\n@include \".\";\n", ":2: @include is not supported"},
 };
 
 int main(void)
