@@ -246,11 +246,14 @@ fi
 # (--check) without loading anything, and execs fcgi_fixed to serve (so the
 # fixed server's cold start is the serving machinery alone; fcgi_fixed
 # sends no "ready" line on NGINFER_READY_FD, which only delays the script's
-# banner, not serving).
+# banner, not serving). The "config" line a worker sends on that pipe (what
+# nginx needs from the configuration) comes from the real worker's --get,
+# as the script itself would ask it, so the fixed start reads the
+# configuration once as nginfer's does.
 FIXED_BIN=$W/fixed-bin
 mkdir -p "$FIXED_BIN"
 cat >"$FIXED_BIN/nginfer-worker" <<EOF
-#!/bin/sh
+#!/bin/bash
 # written by bench/run.sh: tools/nginfer-serve -b $FIXED_BIN serves bench/fcgi_fixed.c
 for a in "\$@"; do
     case \$a in
@@ -258,6 +261,11 @@ for a in "\$@"; do
     --check) exit 0 ;;
     esac
 done
+if [ -n "\${NGINFER_READY_FD:-}" ]; then
+    v=\$("$BUILD/nginfer-worker" "\$@" --get listen --get max_body_bytes) &&
+        { printf 'config %s %s\\n' \$v >&"\$NGINFER_READY_FD"; } 2>/dev/null
+    exec {NGINFER_READY_FD}>&-
+fi
 exec "$FIXED"
 EOF
 chmod +x "$FIXED_BIN/nginfer-worker"

@@ -89,7 +89,8 @@ static void usage(FILE *f)
 /*
  * Start-up report to tools/nginfer-serve. When NGINFER_READY_FD names an
  * inherited pipe, a worker started to serve writes "loading PID" before it
- * reads the configuration and the model, then "ready PID" or "error
+ * reads the configuration and the model, "config LISTEN MAX_BODY_BYTES"
+ * once it has read the configuration, then "ready PID" or "error
  * MESSAGE" (its start-up error, which then does not go to stderr: the
  * script prints the first one as its one line and exits 1), and closes
  * the fd. Each line is one write(2) shorter than PIPE_BUF, so lines of
@@ -407,6 +408,14 @@ int main(int argc, char **argv)
                 }
             }
         }
+    }
+    if (n_get == 0 && !check) {
+        /* what nginx needs from the configuration, so that the serve
+         * script need not run a worker of its own (--get) to learn it:
+         * "config LISTEN MAX_BODY_BYTES", before the model loads */
+        char vals[300];
+        snprintf(vals, sizeof vals, "%s %ld", cfg.listen, cfg.max_body_bytes);
+        report("config", vals);
     }
     for (int k = 0; k < n_get; k++) {
         const char *get = gets[k];
