@@ -12,7 +12,7 @@
 CC      ?= gcc
 OPT     ?= -O2
 CFLAGS  += -std=gnu11 -g $(OPT) -fno-math-errno -Wall -Wextra -Wno-unused-parameter -Wno-psabi -fno-strict-aliasing -pthread -MMD -MP
-LDLIBS_CORE = -lprotobuf-c -lopenblas -lm -pthread
+LDLIBS_CORE = -lprotobuf-c -ldl -lm -pthread
 
 ifeq ($(SANITIZE),1)
 BUILD   ?= build/san

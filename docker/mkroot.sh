@@ -8,7 +8,10 @@
 # build stage and copies ROOT into an empty image (FROM scratch).
 #
 #   --lib SONAME=FILE  FILE goes where the library SONAME would (used for
-#                      the OpenBLAS cut down to what nginfer calls)
+#                      the OpenBLAS cut down to what nginfer calls); when
+#                      no FILE links SONAME (nginfer opens OpenBLAS with
+#                      dlopen), into libc.so.6's directory, where the
+#                      loader looks, with the libraries it loads
 #   --pkg PKG          record PKG too (the package FILE was made from)
 #
 # Also, for what reads the image afterwards:
@@ -105,6 +108,7 @@ copy_with_libs() {
     fi
     libdir=$(awk '$1 == "libc.so.6" && $2 == "=>" { print $3 }' <<<"$out")
     [ -n "$libdir" ] && libdir=$(readlink -f -- "$libdir") && libdir=${libdir%/*}
+    [ -z "$libdir" ] || libc_dir=$libdir
     # "libx.so.1 => /lib/.../libx.so.1 (0x...)" and "/lib64/ld-linux-x86-64.so.2 (0x...)"
     while read -r lib; do
         [ -n "$lib" ] || continue
@@ -121,6 +125,7 @@ copy_with_libs() {
     done < <(awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }' <<<"$out")
 }
 
+libc_dir=''
 for f in "$@"; do
     case $f in
     /*) p=$f ;;
@@ -130,8 +135,22 @@ for f in "$@"; do
     [ -e "$p" ] || die "$p: no such file"
     copy_with_libs "$p"
 done
+# A --lib no program links: opened with dlopen at run time (OpenBLAS by
+# the core), so it goes where the loader searches, with what it loads.
 for lib in "${!lib_file[@]}"; do
-    [ -n "${replaced[$lib]:-}" ] || die "--lib $lib: nothing copied loads $lib"
+    [ -z "${replaced[$lib]:-}" ] || continue
+    [ -n "$libc_dir" ] || die "--lib $lib: no copied program loads libc.so.6: where does $lib go?"
+    mkdir -p "$root$libc_dir"
+    cp -- "${lib_file[$lib]}" "$root$libc_dir/$lib"
+    chmod 0644 "$root$libc_dir/$lib"
+    replaced[$lib]=1
+    out=$(LC_ALL=C ldd -- "${lib_file[$lib]}" 2>&1) || die "ldd ${lib_file[$lib]} failed: $out"
+    if grep -q 'not found' <<<"$out"; then
+        die "--lib $lib: libraries not found: $(grep 'not found' <<<"$out" | tr '\n' ' ')"
+    fi
+    while read -r l; do
+        [ -n "$l" ] && copy_one "$l"
+    done < <(awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }' <<<"$out")
 done
 
 # --- package records --------------------------------------------------------------

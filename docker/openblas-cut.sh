@@ -31,7 +31,13 @@ archive=$(dirname "$so")/libopenblas.a
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 nm -D --defined-only "$so" | awk '{ print $NF }' | sed 's/@.*//' | sort -u >"$tmp/has"
-nm -D --undefined-only "$@" | awk 'NF >= 2 { print $NF }' | sed 's/@.*//' | sort -u >"$tmp/want"
+# What the BINs call: their undefined symbols, and the names they look up
+# with dlsym (the core opens OpenBLAS with dlopen: the names are strings
+# in the binary, not imports).
+{
+    nm -D --undefined-only "$@" | awk 'NF >= 2 { print $NF }' | sed 's/@.*//'
+    strings -a "$@" | grep -xE '(cblas|openblas)_[a-z0-9_]+' || true
+} | sort -u >"$tmp/want"
 comm -12 "$tmp/has" "$tmp/want" >"$tmp/keep"
 [ -s "$tmp/keep" ] || die "$*: call no OpenBLAS function (nothing to build)"
 printf '%s\n' openblas_get_config openblas_get_corename openblas_get_num_threads >>"$tmp/keep"

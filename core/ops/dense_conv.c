@@ -281,8 +281,7 @@ static int prepare_common(nf_model *m, nf_node *n, bool transpose, nf_err *err)
                                    (long long)i, (long long)p->out_shape[i]);
     }
     n->priv = p;
-    nf__dense_blas_init(m);
-    return NF_OK;
+    return nf__dense_blas_init(m, n, err);
 }
 
 /* Checks W (and B) against the attributes; X is not looked at. Called at
@@ -441,6 +440,9 @@ static int set_output(nf_model *m, nf_node *n, conv_priv *p, nf_err *err)
         n->scratch_bytes = (size_t)kg * (sizeof(float *) + sizeof(int32_t) + (size_t)np * sizeof(uint64_t)) +
                            (size_t)p->kprod * sizeof(int64_t) + 64;
     }
+    int brc = nf__dense_blas_dtype(n, w->dtype, err);
+    if (brc != NF_OK)
+        return brc;
     return nf_value_set(nf_out(m, n, 0), w->dtype, g->nd + 2, ydims, err);
 }
 

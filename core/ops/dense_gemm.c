@@ -3,12 +3,15 @@
  * 32/64-bit integers with a plain loop (wrapping arithmetic, as two's
  * complement hardware does). Owns nf__gemm, the one GEMM every dense
  * kernel calls: float32 on a CPU with AVX-512 runs our own kernel (below),
- * everything else OpenBLAS (cblas_sgemm / cblas_dgemm). Owns the
- * process-wide OpenBLAS thread setting. Kernel state lives in n->priv
- * (model arena); infer writes the shapes the run reads.
+ * everything else OpenBLAS (cblas_sgemm / cblas_dgemm), loaded with
+ * dlopen only when a model needs it. Owns the process-wide OpenBLAS
+ * thread setting. Kernel state lives in n->priv (model arena); infer
+ * writes the shapes the run reads.
  */
 #include <cblas.h>
+#include <dlfcn.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,19 +22,99 @@
 #define NF_HAVE_SGEMM512 1
 #endif
 
-/* ---- BLAS -------------------------------------------------------------------- */
+/* ---- BLAS --------------------------------------------------------------------
+ * OpenBLAS is opened with dlopen the first time a model needs it, not
+ * linked: Debian's libopenblas.so.0 (36 MB, with libgfortran) costs every
+ * process that links it ~6 ms of dynamic linking at exec, measured on a
+ * 2-core VM (worker exec to exit 10-12 ms linked, 4-5 ms without), and a
+ * tree model, or a float32 model on an AVX-512 CPU with one thread, never
+ * calls it. Needed: float64 products, float32 without AVX-512 or with
+ * NGINFER_GEMM=openblas, and more than one thread (large products go to
+ * OpenBLAS's pool). Prepare opens it in the last three cases, infer when
+ * an operand is float64, so a model that needs it loads it while it loads
+ * (the worker's warm-up runs infer), never in a request. If it cannot be
+ * opened, the model fails to load with dlerror's message. */
 static int blas_threads_set; /* process-wide: OpenBLAS has one thread pool */
 static int blas_threads = 1;
+static pthread_mutex_t blas_mu = PTHREAD_MUTEX_INITIALIZER;
+static __typeof__(cblas_sgemm) *blas_sgemm;
+static __typeof__(cblas_dgemm) *blas_dgemm;
+static __typeof__(openblas_set_num_threads) *blas_set_threads;
+static char blas_why[256]; /* dlerror of a failed open, kept for later callers */
 
-void nf__dense_blas_init(const nf_model *m)
+#define NF_BLAS_SONAME "libopenblas.so.0"
+
+/* Opens OpenBLAS once per process; NF_OK when its functions are there. */
+static int blas_open(const nf_node *n, nf_err *err)
 {
-    if (blas_threads_set)
-        return;
-    blas_threads_set = 1;
-    int t = m->opts.n_threads;
-    blas_threads = t > 0 ? t : 1;
-    openblas_set_num_threads(blas_threads);
+    pthread_mutex_lock(&blas_mu);
+    if (blas_dgemm == NULL && blas_why[0] == '\0') {
+        void *h = dlopen(NF_BLAS_SONAME, RTLD_NOW | RTLD_LOCAL);
+        if (h == NULL) {
+            snprintf(blas_why, sizeof blas_why, "%s", dlerror());
+        } else {
+            __typeof__(cblas_sgemm) *sg = (__typeof__(cblas_sgemm) *)dlsym(h, "cblas_sgemm");
+            __typeof__(cblas_dgemm) *dg = (__typeof__(cblas_dgemm) *)dlsym(h, "cblas_dgemm");
+            __typeof__(openblas_set_num_threads) *st =
+                (__typeof__(openblas_set_num_threads) *)dlsym(h, "openblas_set_num_threads");
+            if (sg == NULL || dg == NULL || st == NULL) {
+                snprintf(blas_why, sizeof blas_why, NF_BLAS_SONAME " lacks cblas_sgemm, cblas_dgemm or "
+                         "openblas_set_num_threads");
+                dlclose(h);
+            } else {
+                st(blas_threads);
+                blas_set_threads = st;
+                blas_sgemm = sg;
+                __atomic_store_n(&blas_dgemm, dg, __ATOMIC_RELEASE);
+            }
+        }
+    }
+    int ok = blas_dgemm != NULL;
+    pthread_mutex_unlock(&blas_mu);
+    if (ok)
+        return NF_OK;
+    if (err == NULL)
+        return NF_EUNSUPPORTED;
+    return nf_node_err(err, NF_EUNSUPPORTED, n, "needs OpenBLAS (" NF_BLAS_SONAME ", Debian package "
+                       "libopenblas0) for its matrix products, and it cannot be loaded: %s", blas_why);
 }
+
+int nf__dense_blas_init(const nf_model *m, const nf_node *n, nf_err *err)
+{
+    if (!blas_threads_set) {
+        blas_threads_set = 1;
+        int t = m->opts.n_threads;
+        blas_threads = t > 0 ? t : 1;
+    }
+    if (!nf__sgemm_fast() || blas_threads > 1)
+        return blas_open(n, err);
+    return NF_OK;
+}
+
+int nf__dense_blas_dtype(const nf_node *n, int dtype, nf_err *err)
+{
+    if (dtype == NF_DT_DOUBLE || (dtype == NF_DT_FLOAT && !nf__sgemm_fast()))
+        return __atomic_load_n(&blas_dgemm, __ATOMIC_ACQUIRE) != NULL ? NF_OK : blas_open(n, err);
+    return NF_OK;
+}
+
+/* Plain products for the case that cannot happen once load has checked
+ * (OpenBLAS missing at run time): slow, never wrong. op(X)[i][k] with lda
+ * as BLAS takes it. */
+#define NF_REF_GEMM(NAME, T)                                                                              \
+    static void NAME(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T *A, int64_t lda, \
+                     const T *B, int64_t ldb, T beta, T *C, int64_t ldc)                                  \
+    {                                                                                                     \
+        for (int64_t i = 0; i < M; i++)                                                                   \
+            for (int64_t j = 0; j < N; j++) {                                                             \
+                T s = 0;                                                                                  \
+                for (int64_t k = 0; k < K; k++)                                                           \
+                    s += (ta ? A[k * lda + i] : A[i * lda + k]) * (tb ? B[j * ldb + k] : B[k * ldb + j]); \
+                C[i * ldc + j] = alpha * s + (beta == 0 ? 0 : beta * C[i * ldc + j]);                    \
+            }                                                                                             \
+    }
+NF_REF_GEMM(ref_sgemm, float)
+NF_REF_GEMM(ref_dgemm, double)
 
 /* ---- float32 GEMM on AVX-512 --------------------------------------------------
  * Why our own: OpenBLAS picks its kernels by CPU at load, and an
@@ -331,13 +414,20 @@ void nf__gemm(int dtype, bool trans_a, bool trans_b, int64_t M, int64_t N, int64
         return;
     }
 #endif
+    if (__atomic_load_n(&blas_dgemm, __ATOMIC_ACQUIRE) == NULL && blas_open(NULL, NULL) != NF_OK) {
+        if (dtype == NF_DT_FLOAT)
+            ref_sgemm(trans_a, trans_b, M, N, K, (float)alpha, A, lda, B, ldb, (float)beta, C, ldc);
+        else
+            ref_dgemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
     enum CBLAS_TRANSPOSE ta = trans_a ? CblasTrans : CblasNoTrans, tb = trans_b ? CblasTrans : CblasNoTrans;
     if (dtype == NF_DT_FLOAT)
-        cblas_sgemm(CblasRowMajor, ta, tb, (int)M, (int)N, (int)K, (float)alpha, A, (int)lda, B, (int)ldb,
-                    (float)beta, C, (int)ldc);
+        blas_sgemm(CblasRowMajor, ta, tb, (int)M, (int)N, (int)K, (float)alpha, A, (int)lda, B, (int)ldb,
+                   (float)beta, C, (int)ldc);
     else
-        cblas_dgemm(CblasRowMajor, ta, tb, (int)M, (int)N, (int)K, alpha, A, (int)lda, B, (int)ldb, beta, C,
-                    (int)ldc);
+        blas_dgemm(CblasRowMajor, ta, tb, (int)M, (int)N, (int)K, alpha, A, (int)lda, B, (int)ldb, beta, C,
+                   (int)ldc);
 }
 
 /* C (M, N) = A (M, K) B (K, N) + bias[i] on row i (bias may be NULL),
@@ -403,7 +493,9 @@ int nf_op_gemm_prepare(nf_model *m, nf_node *n, nf_err *err)
     p->beta = nf_attr_float(n, "beta", 1.0f);
     p->legacy_no_bcast = n->opset < 7 && nf_attr_int(n, "broadcast", 0) == 0;
     n->priv = p;
-    nf__dense_blas_init(m);
+    int rc = nf__dense_blas_init(m, n, err);
+    if (rc != NF_OK)
+        return rc;
     /* A constant B^T (the weights of a Linear layer as exported) is packed
      * once here instead of at every run; up to 1M elements, since the
      * packed copy stays in memory beside the original. */
@@ -463,6 +555,8 @@ int nf_op_gemm_infer(nf_model *m, nf_node *n, nf_err *err)
         p->c_cs = cc == 1 ? 0 : 1;
     }
     int64_t ydims[2] = {M, N};
+    if ((rc = nf__dense_blas_dtype(n, a->dtype, err)) != NF_OK)
+        return rc;
     return nf_value_set(nf_out(m, n, 0), a->dtype, 2, ydims, err);
 }
 
@@ -529,8 +623,7 @@ int nf_op_matmul_prepare(nf_model *m, nf_node *n, nf_err *err)
     n->priv = nf_arena_alloc(&m->arena, sizeof(matmul_priv));
     if (n->priv == NULL)
         return nf_err_set(err, NF_ENOMEM, "out of memory");
-    nf__dense_blas_init(m);
-    return NF_OK;
+    return nf__dense_blas_init(m, n, err);
 }
 
 int nf_op_matmul_infer(nf_model *m, nf_node *n, nf_err *err)
@@ -593,6 +686,9 @@ int nf_op_matmul_infer(nf_model *m, nf_node *n, nf_err *err)
         if ((rc = nf__dense_blas_dims(n, 3, dims, err)) != NF_OK)
             return rc;
     }
+    int brc = nf__dense_blas_dtype(n, a->dtype, err);
+    if (brc != NF_OK)
+        return brc;
     return nf_value_set(nf_out(m, n, 0), a->dtype, ry, ydims, err);
 }
 

@@ -25,10 +25,17 @@ NF_DECLARE_OP(nf_op_global_max_pool);
 
 /* ---- BLAS (dense_gemm.c) ------------------------------------------------- */
 
-/* Sets OpenBLAS's thread count from m->opts.n_threads (0 or 1: one thread)
- * the first time any dense node of the process is prepared; later models
- * do not change it (one setting per worker process). */
-void nf__dense_blas_init(const nf_model *m);
+/* At prepare of a node that may multiply matrices: takes OpenBLAS's thread
+ * count from m->opts.n_threads (0 or 1: one thread) the first time in the
+ * process (later models do not change it: one setting per worker), and
+ * opens OpenBLAS (dlopen) when float32 products will go to it (no AVX-512,
+ * NGINFER_GEMM=openblas, or more than one thread). An error names the node
+ * when it is needed and cannot be opened. */
+int nf__dense_blas_init(const nf_model *m, const nf_node *n, nf_err *err);
+
+/* At infer: opens OpenBLAS if products of dtype go to it (float64; float32
+ * without our kernel). NF_OK when not needed or open. */
+int nf__dense_blas_dtype(const nf_node *n, int dtype, nf_err *err);
 
 /* C = alpha * op(A) * op(B) + beta * C, row-major, dtype NF_DT_FLOAT
  * (cblas_sgemm) or NF_DT_DOUBLE (cblas_dgemm). M, N, K and the leading

@@ -3,8 +3,10 @@
 #   $(DIST)/nginfer-lambda.zip       function package for provided.al2023 (or provided.al2):
 #       bootstrap   nginfer-lambda itself, relinked with an $ORIGIN/lib rpath (DT_RPATH, searched
 #                   before LD_LIBRARY_PATH, so our copies win over the image's)
-#       lib/        what `ldd $(LAMBDA)` lists, except glibc and the loader (every Lambda OS has
-#                   them) and libgcc_s (AL2023 has it; Debian 12's needs glibc 2.35, AL2023 has 2.34)
+#       lib/        what `ldd $(LAMBDA)` lists, and libopenblas.so.0 with what it loads (the core
+#                   opens it with dlopen when a model needs it: not in ldd's list), except glibc
+#                   and the loader (every Lambda OS has them) and libgcc_s (AL2023 has it;
+#                   Debian 12's needs glibc 2.35, AL2023 has 2.34)
 #   $(DIST)/nginfer-model-layer.zip  layer with models/default.onnx (= /opt/models/default.onnx,
 #                   the last place nginfer-lambda looks; NGINFER_MODEL or $LAMBDA_TASK_ROOT/model.onnx
 #                   win over it)
@@ -46,7 +48,10 @@ lambda-zip: $(LAMBDA) $(LAMBDA_OBJ) $(APP_OBJ) $(CORE_LIB) $(LAYER_MODEL)
 	    $(LAMBDA_OBJ) $(APP_OBJ) $(CORE_LIB) -ljson-c -lconfig $(LDLIBS_CORE); \
 	if command -v strip >/dev/null 2>&1; then strip --strip-debug $$fn/bootstrap; fi; \
 	chmod 0755 $$fn/bootstrap; \
-	ldd $(LAMBDA) | awk '$$2 == "=>" && $$3 ~ /^\// { print $$1, $$3 }' > $(LAMBDA_PKG)/ldd.txt; \
+	blas=$$(readlink -f "$$($(CC) -print-file-name=libopenblas.so.0)"); \
+	[ -f "$$blas" ] || { echo "lambda-zip: no libopenblas.so.0 (apt-get install libopenblas0-pthread)" >&2; exit 1; }; \
+	{ ldd $(LAMBDA); echo "libopenblas.so.0 => $$blas (0)"; ldd "$$blas"; } | \
+	  awk '$$2 == "=>" && $$3 ~ /^\// && !seen[$$1]++ { print $$1, $$3 }' > $(LAMBDA_PKG)/ldd.txt; \
 	while read -r soname path; do \
 	  case $$soname in $(subst $(lambda_space),|,$(strip $(LAMBDA_SYSTEM_LIBS)))) continue ;; esac; \
 	  cp -L "$$path" "$$fn/lib/$$soname"; chmod 0644 "$$fn/lib/$$soname"; \

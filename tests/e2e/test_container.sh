@@ -20,7 +20,7 @@
 #     worker per CPU; podman stop while slow uploads are in flight: each
 #     gets its 200, exit 0 well within the 30 s
 #   a model in /opt/ml/model (a two-layer perceptron made here with
-#     python3-onnx, so the image's cut-down OpenBLAS runs sgemm: its answer
+#     python3-onnx, served with NGINFER_GEMM=openblas so the image's cut-down OpenBLAS (dlopen) runs sgemm: its answer
 #     must match numpy's within 1e-4), SAGEMAKER_BIND_TO_PORT=9090, --cpus 1
 #     (one worker); SIGKILL to multiwatch inside: the container exits non-zero
 #   no model: exits 1 at once with the reason; lambda --event (when the
@@ -392,9 +392,11 @@ t container/sigterm-drains drain || "${pm[@]}" logs "$ca" 2>&1 | tail -8 | sed '
 
 port2=$(free_port 400) || { fail container/port2 "no free port"; summary; exit; }
 mkdir -p "$e2e_tmp/mlmodel"
-# A 10-16-1 perceptron (Gemm, Relu, Gemm: cblas_sgemm) and numpy's answer
-# for two rows (the second is the first times -3); the default model
-# (trees, no BLAS) when python3-onnx is missing.
+# A 10-16-1 perceptron (Gemm, Relu, Gemm) and numpy's answer for two rows
+# (the second is the first times -3), served with NGINFER_GEMM=openblas so
+# its products go to the image's cut-down OpenBLAS (opened with dlopen:
+# nothing links it); the default model (trees, no BLAS) when python3-onnx
+# is missing.
 mlp=0
 if "$E2E_PY" - "$e2e_tmp/mlmodel/model.onnx" "$row" >"$e2e_tmp/mlp.expect" 2>"$e2e_tmp/mlp.err" <<'EOF'
 import sys
@@ -428,7 +430,7 @@ else
 fi
 chmod -R a+rX "$e2e_tmp/mlmodel"
 # shellcheck disable=SC2046
-if crun bind -d --read-only --tmpfs /tmp --user 10001 --cpus 1 -e SAGEMAKER_BIND_TO_PORT=9090 \
+if crun bind -d --read-only --tmpfs /tmp --user 10001 --cpus 1 -e SAGEMAKER_BIND_TO_PORT=9090 -e NGINFER_GEMM=openblas \
     -v "$e2e_tmp/mlmodel:/opt/ml/model:ro" $(net_args "$port2" 9090) "$image" serve >"$e2e_tmp/bind.run" 2>&1; then
     cb=$(cid bind)
     t container/bind-to-port wait_code "http://127.0.0.1:$port2/ping" 200 30

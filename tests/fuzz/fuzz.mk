@@ -19,7 +19,7 @@ FUZZ_SAN      = -fsanitize=address,undefined -fno-sanitize-recover=undefined -fn
 FUZZ_CFLAGS   = -std=gnu11 -g -O1 -fno-math-errno -fno-strict-aliasing -pthread -MMD -MP \
                 -Wall -Wextra -Wno-unused-parameter $(FUZZ_SAN) -fsanitize=fuzzer-no-link
 FUZZ_CPPFLAGS = -I$(GEN) -Icore -Ifcgi -DNF_FUZZ_ROOT='"$(abspath .)"'
-FUZZ_LIBS     = -ljson-c -lconfig -lprotobuf-c -lopenblas -lm -pthread
+FUZZ_LIBS     = -ljson-c -lconfig -lprotobuf-c -ldl -lm -pthread
 
 FUZZ_NAMES   = json csv jsonl lambda_event config onnx
 FUZZ_SRC     = $(wildcard core/*.c core/ops/*.c) $(filter-out fcgi/main.c,$(wildcard fcgi/*.c)) fcgi/lambda/event.c
