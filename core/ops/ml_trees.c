@@ -22,18 +22,60 @@
 
 /* One node, 16 bytes (four to a cache line). Children are byte offsets
  * into the node array (index * 16), so a walk adds them to the base with
- * no scaling. A leaf points to itself on both sides, so a walk can take
- * more steps than its path without testing for leaves; its feat is 0, a
- * valid column whenever the ensemble has a branch. */
+ * no scaling. A leaf's false child is itself and its threshold compares
+ * false with everything, so a walk can take more steps than its path
+ * without testing for leaves; its feat is 0, a valid column whenever the
+ * ensemble has a branch. Its true child is itself too, or with p->leafv
+ * the bits of its weight as a float (leaf_w). With p->fast the fast walks
+ * read the node differently: key instead of thr (f32_key), feat is the
+ * byte offset of the feature in a row (index * 4), which they use
+ * unscaled or times 8 (see transpose8), and the true child of a branch
+ * is the next node (they step to it by adding 16). */
 typedef struct nf_tnode {
-    float thr;
-    uint32_t feat;
+    union {
+        float thr;     /* a leaf: NaN */
+        int32_t key;   /* with p->fast: f32_key(thr); a leaf or a NaN thr: INT32_MIN */
+    };
+    uint32_t feat;     /* feature index; with p->fast, index * 4 */
     uint32_t child[2]; /* byte offsets; [0]: comparison true, [1]: false */
 } nf_tnode;
+
+/* Floats as int32 keys in the same order: x <= t iff f32_key(x) <=
+ * f32_key(t) (an integer compare in the fast walks: one cycle, comiss
+ * takes more). -0 is +0 first, so that -0 <= +0 <= -0 stays true; a NaN
+ * is the largest key (0x7FC00000), above +inf, so NaN <= t is false; and
+ * INT32_MIN is below every key, so t = INT32_MIN is false for every x. */
+static inline int32_t f32_key(float v)
+{
+    if (v == 0)
+        v = 0;
+    if (v != v)
+        v = NAN;
+    int32_t k;
+    memcpy(&k, &v, sizeof k);
+    return k ^ (int32_t)((uint32_t)(k >> 31) >> 1); /* negatives: flip the magnitude */
+}
+
+/* the threshold of a fast ensemble's branch node, from its key */
+static inline float key_f32(int32_t k)
+{
+    k ^= (int32_t)((uint32_t)(k >> 31) >> 1);
+    float v;
+    memcpy(&v, &k, sizeof v);
+    return v;
+}
 
 #define NF_TNODE(base, off) ((const nf_tnode *)((const char *)(base) + (off)))
 #define NF_TNODE_IX(off) ((int32_t)((off) / sizeof(nf_tnode)))
 #define NF_TNODE_MAX ((int64_t)(UINT32_MAX / sizeof(nf_tnode))) /* offsets fit in 32 bits */
+
+/* a leaf's weight with p->leafv */
+static inline double leaf_w(const nf_tnode *nd)
+{
+    float w;
+    memcpy(&w, &nd->child[0], sizeof w);
+    return w;
+}
 
 enum { NF_M_LEQ, NF_M_LT, NF_M_GTE, NF_M_GT, NF_M_EQ, NF_M_NEQ, NF_M_LEAF };
 #define NF_TRACK_TRUE 0x10 /* flags bit: NaN takes the true branch */
@@ -52,6 +94,9 @@ enum { NF_AGG_SUM, NF_AGG_AVERAGE, NF_AGG_MIN, NF_AGG_MAX };
 #endif
 #define NF_TREE_SCRATCH ((int64_t)8 << 20)
 
+/* rows walked side by side through one tree (see walk_fast) */
+#define NF_TREE_LANES 8
+
 typedef struct nf_trees {
     bool classifier;
     int32_t n_trees;
@@ -69,7 +114,10 @@ typedef struct nf_trees {
     int agg;               /* NF_AGG_*; classifiers sum */
     int post;              /* NF_PT_* */
     bool fast;             /* all BRANCH_LEQ, no NaN tracking, float thresholds, a branch
-                            * somewhere, every child after its parent (see walk_fast) */
+                            * somewhere, every child after its parent, features below
+                            * 2^29 (see walk_fast); then node feat is index * 4 */
+    bool leafv;            /* one column, SUM or AVERAGE, and every leaf's one weight is a
+                            * float: it is also in the leaf node (leaf_w, read by the fast walks) */
     bool need_has;         /* track which columns got a weight (MIN/MAX, classifier argmax) */
     int64_t max_feature;   /* largest feature a reachable branch reads; -1 if none */
     double *base;          /* n_acc base values, or NULL */
@@ -663,6 +711,7 @@ static int build_trees(nf_model *m, nf_node *n, nf_trees *p, const char *pfx, in
         double thr = dv_at(&b.values, i);
         if (b.mode[i] == NF_M_LEAF) {
             nd->child[0] = nd->child[1] = (uint32_t)j * (uint32_t)sizeof(nf_tnode);
+            nd->thr = NAN;
             p->flags[j] = NF_M_LEAF;
             continue;
         }
@@ -675,14 +724,25 @@ static int build_trees(nf_model *m, nf_node *n, nf_trees *p, const char *pfx, in
         nd->child[1] = (uint32_t)jf * (uint32_t)sizeof(nf_tnode);
         p->flags[j] = b.mode[i] | (b.tracks && b.tracks[i] ? NF_TRACK_TRUE : 0);
         /* a child laid out before its parent (a subtree shared by two
-         * parents) breaks walk_fast's stopping test */
-        if (b.mode[i] != NF_M_LEQ || (b.tracks && b.tracks[i]) || jt <= j || jf <= j)
+         * parents) breaks walk_fast's stopping test; walk_fast steps to
+         * the true child by adding 16 (pre-order makes it the next node
+         * unless shared) */
+        if (b.mode[i] != NF_M_LEQ || (b.tracks && b.tracks[i]) || jt != j + 1 || jf <= j)
             p->fast = false;
         if (b.featids[i] > p->max_feature)
             p->max_feature = b.featids[i];
     }
     if (p->max_feature < 0) /* leaves only: walk_fast would read X[0], and X may have no column */
         p->fast = false;
+    if (p->max_feature >= ((int64_t)1 << 29)) /* feat * 4 (and * 32 in walk_fast) must fit */
+        p->fast = false;
+    if (p->fast)
+        for (int32_t j = 0; j < nl; j++) {
+            nf_tnode *nd = &p->nodes[j];
+            nd->feat *= (uint32_t)sizeof(float);
+            /* leaves and NaN thresholds: false for every x */
+            nd->key = p->flags[j] == NF_M_LEAF || isnan(nd->thr) ? INT32_MIN : f32_key(nd->thr);
+        }
     if (need_d) {
         p->fast = false;
         p->thr_d = nf_arena_alloc(&m->arena, (size_t)nl * sizeof(double));
@@ -724,6 +784,21 @@ static int build_trees(nf_model *m, nf_node *n, nf_trees *p, const char *pfx, in
         }
     }
     p->wbeg[nl] = (int32_t)out_w;
+    /* leaf weights in the leaves' true child (leaf_w), when a float holds
+     * them exactly (float attributes do; a merged sum or a double may
+     * not): the fast walks then add (double)leaf_w, the very value of wval */
+    p->leafv = p->n_acc == 1 && p->agg <= NF_AGG_AVERAGE;
+    for (int32_t j = 0; j < nl && p->leafv; j++)
+        if (p->flags[j] == NF_M_LEAF) {
+            double v = p->wval[p->wbeg[j]];
+            if (p->wbeg[j + 1] - p->wbeg[j] != 1 || (double)(float)v != v)
+                p->leafv = false;
+        }
+    for (int32_t j = 0; j < nl && p->leafv; j++)
+        if (p->flags[j] == NF_M_LEAF) {
+            float v = (float)p->wval[p->wbeg[j]];
+            memcpy(&p->nodes[j].child[0], &v, sizeof v);
+        }
     rc = NF_OK;
     goto out;
 nomem:
@@ -809,11 +884,24 @@ int nf_op_tree_regressor_prepare(nf_model *m, nf_node *n, nf_err *err)
     return NF_OK;
 }
 
-/* rows per block for a batch of rows (infer sizes the scratch with it,
- * run walks with it) */
-static inline int64_t tree_block(const nf_trees *p, int64_t rows)
+/* rows per block for a batch of rows of f features (infer sizes the
+ * scratch with it, run walks with it): p->block, fewer when transpose8's
+ * copy of the block would pass NF_TREE_SCRATCH (thousands of features) */
+static inline int64_t tree_block(const nf_trees *p, int64_t rows, int64_t f)
 {
-    return rows < p->block ? rows : p->block;
+    int64_t b = p->block;
+    if (p->fast && f > 0 && b > NF_TREE_SCRATCH / (f * (int64_t)sizeof(float))) {
+        b = NF_TREE_SCRATCH / (f * (int64_t)sizeof(float)) / NF_TREE_LANES * NF_TREE_LANES;
+        b = b < 64 ? 64 : b;
+    }
+    return rows < b ? rows : b;
+}
+
+/* bytes of transpose8's buffer for a block of blk rows of f features
+ * (p->fast only) */
+static inline size_t xt_bytes(const nf_trees *p, int64_t blk, int64_t f)
+{
+    return p->fast ? (size_t)((blk + NF_TREE_LANES - 1) / NF_TREE_LANES * NF_TREE_LANES) * (size_t)f * sizeof(float) : 0;
 }
 
 static int tree_infer_x(nf_model *m, nf_node *n, const nf_trees *p, int64_t *rows, nf_err *err)
@@ -825,10 +913,10 @@ static int tree_infer_x(nf_model *m, nf_node *n, const nf_trees *p, int64_t *row
     if (p->max_feature >= f)
         return nf_node_err(err, NF_ESHAPE, n, "input '%s' has %lld features, a tree node uses feature %lld "
                            "(attribute 'nodes_featureids')", nf_in(m, n, 0)->name, (long long)f, (long long)p->max_feature);
-    int64_t blk = tree_block(p, *rows);
+    int64_t blk = tree_block(p, *rows, f);
     size_t cols = (size_t)(p->n_acc > 2 ? p->n_acc : 2);
     n->scratch_bytes = (size_t)blk * ((size_t)p->n_acc * (sizeof(double) + (p->need_has ? 1 : 0)) + sizeof(int32_t)) +
-                       cols * sizeof(double) + 64;
+                       cols * sizeof(double) + xt_bytes(p, blk, f) + 64;
     return NF_OK;
 }
 
@@ -861,72 +949,150 @@ int nf_op_tree_regressor_infer(nf_model *m, nf_node *n, nf_err *err)
  * the offsets did not change". Measured on the 100-tree diabetes forest
  * (depth 14-24, paths about 10): batch 1 went from 4.7 us (one tree at a
  * time) to 1.45 us; stopping early takes a third fewer rounds than
- * stepping to the group's depth. */
-#define NF_TREE_LANES 8
+ * stepping to the group's depth. Then (core_bench medians, EPYC Zen 4)
+ * transposed groups of keys, a five-instruction step without spills and
+ * one-weight leaves added straight from the node took rf100 at batch 64
+ * from 89 to 57 us, rf500 from 780 to 520 us, batch 1 from 1.35 to 1.11
+ * and 6.3 to 4.9 us. The rounds are latency-bound now: a group takes
+ * its deepest lane's path (15 rounds for a mean path of 10 on rf100). */
 
-/* (x <= thr) ? t : f without a branch: whether a row goes left is a coin
- * toss to the branch predictor, and GCC 12 compiles the plain select to
- * jumps in some loops (measured: rf500 at batch 64 went 1.8x slower). A
- * NaN x gives f, as the C comparison does (comiss: unordered sets CF). */
+/* One step of a fast walk, a statement: lane L (a node offset from base)
+ * reads its feature's key at byte xb + lo + feat * sc (sc 1 or 8, lo a
+ * literal; feat is index * 4) and goes to L + 16 (the true child) when
+ * key(x) <= key(thr), else to child[1] (a leaf: false, itself). Without
+ * a branch: whether a row goes left is a coin toss to the branch
+ * predictor, and GCC 12 compiles the plain select to jumps in some loops
+ * (measured: rf500 at batch 64 went 1.8x slower). Five instructions: in
+ * C, GCC added the base to every offset and loaded both children (seven,
+ * and spills). Integer keys instead of comiss on floats: 8-10% faster
+ * (rf100 and rf500 at batch 64). */
 #if defined(__GNUC__) && defined(__x86_64__)
-static inline uint64_t sel_leq(float x, float thr, uint64_t t, uint64_t f)
-{
-    __asm__("comiss %[x], %[thr]\n\t" /* flags of thr - x: CF when thr < x or unordered */
-            "cmovb %[f], %[t]"
-            : [t] "+r"(t)
-            : [x] "xm"(x), [thr] "x"(thr), [f] "rm"(f)
-            : "cc");
-    return t;
-}
+#define NF_LANE_ASM(sc, lo)                                                                               \
+    "movl 4(%[b],%[i]), %k[ft]\n\t"                 /* feat */                                           \
+    "movl (%[b],%[i]), %k[th]\n\t"                  /* key */                                            \
+    "addl $16, %k[i]\n\t"                           /* the true child, the next node */                  \
+    "cmpl " #lo "(%[x],%[ft]," #sc "), %k[th]\n\t" /* key - key(x): less when key(x) > key */           \
+    "cmovll -4(%[b],%[i]), %k[i]"                    /* child[1] of the node */
+#define NF_LANE_STEP(L, xb, sc, lo)                                                                       \
+    do {                                                                                                  \
+        uint64_t ft_, th_;                                                                                \
+        __asm__(NF_LANE_ASM(sc, lo)                                                                       \
+                : [i] "+r"(L), [ft] "=&r"(ft_), [th] "=&r"(th_)                                           \
+                : [b] "r"(base), [x] "r"(xb)                                                              \
+                : "cc", "memory");                                                                        \
+    } while (0)
+/* the same, and adds the new offset to tot (the stopping test); in the
+ * asm, as GCC 12 spilled lanes around a sum in C */
+#define NF_LANE_STEP_SUM(L, xb, sc, lo, tot)                                                              \
+    do {                                                                                                  \
+        uint64_t ft_, th_;                                                                                \
+        __asm__(NF_LANE_ASM(sc, lo) "\n\t"                                                               \
+                "addq %[i], %[t]"                                                                         \
+                : [i] "+r"(L), [t] "+r"(tot), [ft] "=&r"(ft_), [th] "=&r"(th_)                            \
+                : [b] "r"(base), [x] "r"(xb)                                                              \
+                : "cc", "memory");                                                                        \
+    } while (0)
 #else
-static inline uint64_t sel_leq(float x, float thr, uint64_t t, uint64_t f)
-{
-    return x <= thr ? t : f;
-}
+#define NF_LANE_STEP(L, xb, sc, lo)                                                                       \
+    do {                                                                                                  \
+        const nf_tnode *nd_ = NF_TNODE(base, L);                                                          \
+        int32_t x_;                                                                                       \
+        memcpy(&x_, (const char *)(xb) + (lo) + (size_t)nd_->feat * (sc), sizeof x_);                     \
+        (L) = x_ <= nd_->key ? (L) + sizeof(nf_tnode) : nd_->child[1];                                    \
+    } while (0)
+#define NF_LANE_STEP_SUM(L, xb, sc, lo, tot)                                                              \
+    do {                                                                                                  \
+        NF_LANE_STEP(L, xb, sc, lo);                                                                      \
+        (tot) += (L);                                                                                     \
+    } while (0)
 #endif
 
-/* one step of a lane at node offset i on row xr, an expression: i becomes
- * the child the comparison picks (a leaf picks itself) */
-#define NF_LANE_STEP(i, xr) \
-    ((i) = sel_leq((xr)[NF_TNODE(base, i)->feat], NF_TNODE(base, i)->thr, NF_TNODE(base, i)->child[0], \
-                   NF_TNODE(base, i)->child[1]))
-
-/* Rows [0, nb) of x through tree t, eight rows at a time; the last group
- * repeats the last row in its spare lanes. leaf[r]: row r's leaf index. */
-static void walk_fast(const nf_trees *p, int32_t t, const float *x, int64_t f, int64_t nb, int32_t *leaf)
+/* Transposes rows [0, nb) of x (f floats each) into groups of eight rows
+ * of keys, feature-major: xt[g][j][k] = f32_key(x[8g + k][j]), the last
+ * group repeating the last row in its spare lanes. A lane then reads its
+ * feature at xt + 32 * f * g + 8 * feat + 4 * k, one base register for
+ * all eight lanes (with feat = index * 4, x86 scales by 8 for free): row
+ * pointers per lane took sixteen registers, more than x86 has. */
+static void transpose8(const float *x, int64_t f, int64_t nb, int32_t *xt)
 {
-    const nf_tnode *base = p->nodes;
-    const uint32_t root = p->root[t];
     for (int64_t r = 0; r < nb; r += NF_TREE_LANES) {
-        const float *xs[NF_TREE_LANES];
-        for (int k = 0; k < NF_TREE_LANES; k++)
-            xs[k] = x + (r + k < nb ? r + k : nb - 1) * f;
-        uint64_t i0 = root, i1 = root, i2 = root, i3 = root, i4 = root, i5 = root, i6 = root, i7 = root;
-#define ROUND()                                                                                         \
-    (NF_LANE_STEP(i0, xs[0]), NF_LANE_STEP(i1, xs[1]), NF_LANE_STEP(i2, xs[2]), NF_LANE_STEP(i3, xs[3]), \
-     NF_LANE_STEP(i4, xs[4]), NF_LANE_STEP(i5, xs[5]), NF_LANE_STEP(i6, xs[6]), NF_LANE_STEP(i7, xs[7]), \
-     i0 + i1 + i2 + i3 + i4 + i5 + i6 + i7)
-        /* no lane is on a leaf before mdepth rounds: no test until then */
-        for (int32_t s = 0; s < p->mdepth[t]; s++)
-            (void)ROUND();
-        uint64_t prev = i0 + i1 + i2 + i3 + i4 + i5 + i6 + i7, sum;
-        while ((sum = ROUND()) != prev) /* ends: offsets grow until every lane is on a leaf */
-            prev = sum;
-#undef ROUND
-        uint32_t i[NF_TREE_LANES] = {i0, i1, i2, i3, i4, i5, i6, i7};
-        for (int k = 0; k < NF_TREE_LANES && r + k < nb; k++)
-            leaf[r + k] = NF_TNODE_IX(i[k]);
+        int32_t *g = xt + r * f;
+        for (int k = 0; k < NF_TREE_LANES; k++) {
+            const float *xr = x + (r + k < nb ? r + k : nb - 1) * f;
+            for (int64_t j = 0; j < f; j++)
+                g[j * NF_TREE_LANES + k] = f32_key(xr[j]);
+        }
     }
 }
 
-/* One row x through trees [t, t + nt), nt <= NF_TREE_LANES_1; spare lanes
- * repeat tree t + nt - 1. leaf[k]: tree t + k's leaf index. Twelve lanes:
- * with x shared they still fit the registers, and beat eight by 8-10%
- * (rf100 and rf500 at batch 1; sixteen spill and lose it again). */
-#define NF_TREE_LANES_1 12
-static void walk_fast_trees(const nf_trees *p, int32_t t, int32_t nt, const float *x, int32_t *leaf)
+/* Eight rows of xg (one group of transpose8) from the root at offset
+ * root, no leaf sooner than md steps; out[k]: lane k's leaf offset. Not
+ * inlined: in walk_fast's loop GCC 12 kept the lanes on the stack (two
+ * spills a step) to keep walk_fast's own values in registers. */
+static __attribute__((noinline)) void walk_group8(const nf_tnode *base, const char *xg, uint64_t root, int32_t md,
+                                                  uint32_t *out)
+{
+    uint64_t i0 = root, i1 = root, i2 = root, i3 = root, i4 = root, i5 = root, i6 = root, i7 = root;
+#define ROUND(S)                                                                                       \
+    do {                                                                                               \
+        S(i0, xg, 8, 0);                                                                               \
+        S(i1, xg, 8, 4);                                                                               \
+        S(i2, xg, 8, 8);                                                                               \
+        S(i3, xg, 8, 12);                                                                              \
+        S(i4, xg, 8, 16);                                                                              \
+        S(i5, xg, 8, 20);                                                                              \
+        S(i6, xg, 8, 24);                                                                              \
+        S(i7, xg, 8, 28);                                                                              \
+    } while (0)
+#define STEP_SUM(L, xb, sc, lo) NF_LANE_STEP_SUM(L, xb, sc, lo, sum)
+    /* no lane is on a leaf before mdepth rounds: no test until then */
+    for (int32_t s = 0; s < md; s++)
+        ROUND(NF_LANE_STEP);
+    /* ends: offsets grow until every lane is on a leaf */
+    for (uint64_t prev = i0 + i1 + i2 + i3 + i4 + i5 + i6 + i7;;) {
+        uint64_t sum = 0;
+        ROUND(STEP_SUM);
+        if (sum == prev)
+            break;
+        prev = sum;
+    }
+#undef STEP_SUM
+#undef ROUND
+    out[0] = (uint32_t)i0, out[1] = (uint32_t)i1, out[2] = (uint32_t)i2, out[3] = (uint32_t)i3;
+    out[4] = (uint32_t)i4, out[5] = (uint32_t)i5, out[6] = (uint32_t)i6, out[7] = (uint32_t)i7;
+}
+
+/* Rows [0, nb) through tree t, eight rows at a time, from xt (see
+ * transpose8). With acc (p->leafv) adds each row's leaf weight into
+ * acc[r]; else leaf[r] gets row r's leaf index. */
+static void walk_fast(const nf_trees *p, int32_t t, const int32_t *xt, int64_t f, int64_t nb, double *acc, int32_t *leaf)
 {
     const nf_tnode *base = p->nodes;
+    const uint32_t root = p->root[t];
+    const int32_t md = p->mdepth[t];
+    uint32_t i[NF_TREE_LANES];
+    for (int64_t r = 0; r < nb; r += NF_TREE_LANES) {
+        walk_group8(base, (const char *)(xt + r * f), root, md, i);
+        int k = 0;
+        if (acc) /* each row adds its trees in tree order: leaf_w is wval */
+            for (; k < NF_TREE_LANES && r + k < nb; k++)
+                acc[r + k] += leaf_w(NF_TNODE(base, i[k]));
+        else
+            for (; k < NF_TREE_LANES && r + k < nb; k++)
+                leaf[r + k] = NF_TNODE_IX(i[k]);
+    }
+}
+
+/* One row x (f32_key of each feature) through trees [t, t + nt),
+ * nt <= NF_TREE_LANES_1; spare lanes repeat tree t + nt - 1. leaf[k]:
+ * tree t + k's leaf (byte offset). Twelve lanes: with x shared they
+ * nearly fit the registers, and beat eight by 8-10% (rf100 and rf500 at
+ * batch 1; sixteen spill and lose it again). */
+#define NF_TREE_LANES_1 12
+static void walk_fast_trees(const nf_trees *p, int32_t t, int32_t nt, const int32_t *x, uint32_t *leaf)
+{
+    const nf_tnode *base = p->nodes;
+    const char *xb = (const char *)x;
     uint32_t i[NF_TREE_LANES_1];
     int32_t md = INT32_MAX;
     for (int k = 0; k < NF_TREE_LANES_1; k++) {
@@ -936,21 +1102,28 @@ static void walk_fast_trees(const nf_trees *p, int32_t t, int32_t nt, const floa
     }
     uint64_t i0 = i[0], i1 = i[1], i2 = i[2], i3 = i[3], i4 = i[4], i5 = i[5];
     uint64_t i6 = i[6], i7 = i[7], i8 = i[8], i9 = i[9], i10 = i[10], i11 = i[11];
-#define ROUND()                                                                                       \
-    (NF_LANE_STEP(i0, x), NF_LANE_STEP(i1, x), NF_LANE_STEP(i2, x), NF_LANE_STEP(i3, x),              \
-     NF_LANE_STEP(i4, x), NF_LANE_STEP(i5, x), NF_LANE_STEP(i6, x), NF_LANE_STEP(i7, x),              \
-     NF_LANE_STEP(i8, x), NF_LANE_STEP(i9, x), NF_LANE_STEP(i10, x), NF_LANE_STEP(i11, x),            \
-     i0 + i1 + i2 + i3 + i4 + i5 + i6 + i7 + i8 + i9 + i10 + i11)
+#define ROUND(S)                                                                                     \
+    do {                                                                                             \
+        S(i0, xb, 1, 0); S(i1, xb, 1, 0); S(i2, xb, 1, 0); S(i3, xb, 1, 0);                          \
+        S(i4, xb, 1, 0); S(i5, xb, 1, 0); S(i6, xb, 1, 0); S(i7, xb, 1, 0);                          \
+        S(i8, xb, 1, 0); S(i9, xb, 1, 0); S(i10, xb, 1, 0); S(i11, xb, 1, 0);                        \
+    } while (0)
+#define STEP_SUM(L, xb, sc, lo) NF_LANE_STEP_SUM(L, xb, sc, lo, sum)
     for (int32_t s = 0; s < md; s++)
-        (void)ROUND();
-    uint64_t prev = i0 + i1 + i2 + i3 + i4 + i5 + i6 + i7 + i8 + i9 + i10 + i11, sum;
-    while ((sum = ROUND()) != prev)
+        ROUND(NF_LANE_STEP);
+    for (uint64_t prev = i0 + i1 + i2 + i3 + i4 + i5 + i6 + i7 + i8 + i9 + i10 + i11;;) {
+        uint64_t sum = 0;
+        ROUND(STEP_SUM);
+        if (sum == prev)
+            break;
         prev = sum;
+    }
+#undef STEP_SUM
 #undef ROUND
     i[0] = i0, i[1] = i1, i[2] = i2, i[3] = i3, i[4] = i4, i[5] = i5;
     i[6] = i6, i[7] = i7, i[8] = i8, i[9] = i9, i[10] = i10, i[11] = i11;
     for (int k = 0; k < nt; k++)
-        leaf[k] = NF_TNODE_IX(i[k]);
+        leaf[k] = i[k];
 }
 
 /* General walk: any mode, NaN tracking, thresholds compared as doubles
@@ -961,12 +1134,13 @@ static void walk_fast_trees(const nf_trees *p, int32_t t, int32_t nt, const floa
     static void NAME(const nf_trees *p, int32_t t, const T *x, int64_t f, int64_t nb, int32_t *leaf)   \
     {                                                                                                  \
         const nf_tnode *nd = p->nodes;                                                                 \
+        const int fs = p->fast ? 2 : 0; /* feat is a byte offset in a float row */                     \
         for (int64_t r = 0; r < nb; r++) {                                                             \
             const T *xr = x + r * f;                                                                   \
             int32_t i = NF_TNODE_IX(p->root[t]);                                                       \
             while (p->flags[i] != NF_M_LEAF) {                                                         \
-                double v = (double)xr[nd[i].feat];                                                     \
-                double th = p->thr_d ? p->thr_d[i] : (double)nd[i].thr;                                \
+                double v = (double)xr[nd[i].feat >> fs];                                               \
+                double th = p->thr_d ? p->thr_d[i] : p->fast ? key_f32(nd[i].key) : nd[i].thr;         \
                 uint8_t fl = p->flags[i];                                                              \
                 bool c;                                                                                \
                 switch (fl & 0x0f) {                                                                   \
@@ -989,15 +1163,12 @@ NF_WALK_GENERIC(walk_f64, double)
 NF_WALK_GENERIC(walk_i64, int64_t)
 NF_WALK_GENERIC(walk_i32, int32_t)
 
+/* Rows [r0, r0 + nb) of x through the trees not walked by walk_fast (any
+ * dtype; float only when the ensemble is not p->fast). */
 static void walk(const nf_trees *p, int32_t t, const nf_value *x, int64_t f, int64_t r0, int64_t nb, int32_t *leaf)
 {
     switch (x->dtype) {
-    case NF_DT_FLOAT:
-        if (p->fast)
-            walk_fast(p, t, (const float *)x->data + r0 * f, f, nb, leaf);
-        else
-            walk_f32(p, t, (const float *)x->data + r0 * f, f, nb, leaf);
-        break;
+    case NF_DT_FLOAT: walk_f32(p, t, (const float *)x->data + r0 * f, f, nb, leaf); break;
     case NF_DT_DOUBLE: walk_f64(p, t, (const double *)x->data + r0 * f, f, nb, leaf); break;
     case NF_DT_INT64: walk_i64(p, t, (const int64_t *)x->data + r0 * f, f, nb, leaf); break;
     default: walk_i32(p, t, (const int32_t *)x->data + r0 * f, f, nb, leaf); break;
@@ -1035,9 +1206,10 @@ static inline void add_tree(const nf_trees *p, const int32_t *leaf, int64_t nb, 
 
 /* Runs every tree over rows [r0, r0 + nb) and leaves the aggregated leaf
  * weights in acc[nb][n_acc] (and which columns got one in has[][]). Each
- * row sums its trees in tree order, whichever walk is used. */
+ * row sums its trees in tree order, whichever walk is used. xt: scratch
+ * for transpose8 (p->fast). */
 static void accumulate(const nf_trees *p, const nf_value *x, int64_t f, int64_t r0, int64_t nb, double *acc, uint8_t *has,
-                       int32_t *leaf)
+                       int32_t *leaf, int32_t *xt)
 {
     const int64_t c = p->n_acc;
     memset(acc, 0, (size_t)(nb * c) * sizeof(double));
@@ -1047,21 +1219,38 @@ static void accumulate(const nf_trees *p, const nf_value *x, int64_t f, int64_t 
         /* too few rows to fill the lanes with rows: walk trees side by
          * side (measured for 2, 4 and 7 rows: 2-4x faster than rows
          * side by side with spare lanes; at 8-15 rows about even) */
-        int32_t lv[NF_TREE_LANES_1];
+        const nf_tnode *base = p->nodes;
+        uint32_t lv[NF_TREE_LANES_1];
         for (int64_t r = 0; r < nb; r++) {
             const float *xr = (const float *)x->data + (r0 + r) * f;
+            for (int64_t j = 0; j < f; j++) /* the row's keys */
+                xt[j] = f32_key(xr[j]);
             for (int32_t t = 0; t < p->n_trees; t += NF_TREE_LANES_1) {
                 int32_t nt = p->n_trees - t < NF_TREE_LANES_1 ? p->n_trees - t : NF_TREE_LANES_1;
-                walk_fast_trees(p, t, nt, xr, lv);
-                if (c == 1 && p->agg <= NF_AGG_AVERAGE) {
+                walk_fast_trees(p, t, nt, xt, lv);
+                if (p->leafv) {
                     double a = acc[r];
                     for (int32_t k = 0; k < nt; k++)
-                        a += p->wval[p->wbeg[lv[k]]];
+                        a += leaf_w(NF_TNODE(base, lv[k]));
                     acc[r] = a;
                 } else {
-                    for (int32_t k = 0; k < nt; k++)
-                        add_tree(p, &lv[k], 1, acc + r * c, has ? has + r * c : NULL);
+                    for (int32_t k = 0; k < nt; k++) {
+                        int32_t li = NF_TNODE_IX(lv[k]);
+                        add_tree(p, &li, 1, acc + r * c, has ? has + r * c : NULL);
+                    }
                 }
+            }
+        }
+        return;
+    }
+    if (p->fast && x->dtype == NF_DT_FLOAT) {
+        transpose8((const float *)x->data + r0 * f, f, nb, xt);
+        for (int32_t t = 0; t < p->n_trees; t++) {
+            if (p->leafv) {
+                walk_fast(p, t, xt, f, nb, acc, NULL);
+            } else {
+                walk_fast(p, t, xt, f, nb, NULL, leaf);
+                add_tree(p, leaf, nb, acc, has);
             }
         }
         return;
@@ -1072,11 +1261,14 @@ static void accumulate(const nf_trees *p, const nf_value *x, int64_t f, int64_t 
     }
 }
 
-/* carves the run's scratch (sized by tree_infer_x) */
-static void scratch_split(const nf_trees *p, nf_node *n, int64_t blk, double **acc, uint8_t **has, int32_t **leaf,
-                          double **row)
+/* carves the run's scratch (sized by tree_infer_x): xt first, so that a
+ * group's feature (eight floats) stays in one cache line */
+static void scratch_split(const nf_trees *p, nf_node *n, int64_t blk, int64_t f, double **acc, uint8_t **has,
+                          int32_t **leaf, double **row, int32_t **xt)
 {
-    char *s = n->scratch;
+    char *s = (char *)(((uintptr_t)n->scratch + 63) & ~(uintptr_t)63);
+    *xt = (int32_t *)s;
+    s += xt_bytes(p, blk, f);
     *acc = (double *)s;
     s += (size_t)blk * (size_t)p->n_acc * sizeof(double);
     *row = (double *)s;
@@ -1095,16 +1287,17 @@ int nf_op_tree_regressor_run(nf_model *m, nf_node *n, nf_err *err)
     if (y == NULL)
         return NF_OK;
     int64_t rows = x->n_dims == 1 ? 1 : x->dims[0], f = x->dims[x->n_dims - 1];
-    int64_t blk = tree_block(p, rows);
+    int64_t blk = tree_block(p, rows, f);
     double *acc, *row;
     uint8_t *has;
     int32_t *leaf;
-    scratch_split(p, n, blk, &acc, &has, &leaf, &row);
+    int32_t *xt;
+    scratch_split(p, n, blk, f, &acc, &has, &leaf, &row, &xt);
     const int64_t c = p->n_acc;
     float *out = y->data;
     for (int64_t r0 = 0; r0 < rows; r0 += blk) {
         int64_t nb = rows - r0 < blk ? rows - r0 : blk;
-        accumulate(p, x, f, r0, nb, acc, has, leaf);
+        accumulate(p, x, f, r0, nb, acc, has, leaf, xt);
         for (int64_t r = 0; r < nb; r++) {
             for (int64_t k = 0; k < c; k++) {
                 double v = acc[r * c + k];
@@ -1239,15 +1432,16 @@ int nf_op_tree_classifier_run(nf_model *m, nf_node *n, nf_err *err)
     const nf_value *x = nf_in(m, n, 0);
     nf_value *y = nf_out(m, n, 0), *zv = nf_out(m, n, 1);
     int64_t rows = x->n_dims == 1 ? 1 : x->dims[0], f = x->dims[x->n_dims - 1];
-    int64_t blk = tree_block(p, rows);
+    int64_t blk = tree_block(p, rows, f);
     double *acc, *row;
     uint8_t *has;
     int32_t *leaf;
-    scratch_split(p, n, blk, &acc, &has, &leaf, &row);
+    int32_t *xt;
+    scratch_split(p, n, blk, f, &acc, &has, &leaf, &row, &xt);
     const int64_t c = p->n_acc;
     for (int64_t r0 = 0; r0 < rows; r0 += blk) {
         int64_t nb = rows - r0 < blk ? rows - r0 : blk;
-        accumulate(p, x, f, r0, nb, acc, has, leaf);
+        accumulate(p, x, f, r0, nb, acc, has, leaf, xt);
         for (int64_t r = 0; r < nb; r++) {
             int64_t lab;
             if (p->bin1) {

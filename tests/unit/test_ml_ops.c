@@ -268,6 +268,106 @@ static void test_classifiers(void)
     }
 }
 
+/* The fast walks: a row in a batch of N (eight rows at a time from
+ * transposed groups, from N = 8; twelve trees at a time below) gives the
+ * bytes it gives alone (twelve trees at a time), NaN included, for the
+ * one-weight leaves added from the nodes (ok_clf_bin, the default forest)
+ * and the general leaf weights (ok_clf, ok_reg_min). */
+static void test_batches(void)
+{
+    static const struct { const char *path; int f; } models[] = {
+        {DIR "ok_clf.onnx", 3}, {DIR "ok_clf_bin.onnx", 3}, {DIR "ok_reg_min.onnx", 3}, {"models/default.onnx", 10},
+    };
+    static float x[70 * 10];
+    uint64_t st = 0x9E3779B97F4A7C15ull;
+    for (size_t i = 0; i < sizeof x / sizeof x[0]; i++) {
+        st ^= st << 13, st ^= st >> 7, st ^= st << 17;
+        x[i] = (st % 61 == 0) ? NAN : (float)((double)(st >> 11) / 9007199254740992.0 * 0.4 - 0.2) * (i % 10 < 3 ? 8 : 1);
+    }
+    for (size_t mi = 0; mi < sizeof models / sizeof models[0]; mi++) {
+        nf_model *m = NULL;
+        nf_err e = {0};
+        int rc = nf_model_load(models[mi].path, NULL, &m, &e);
+        T_CHECK("ml_ops batches: load", rc == NF_OK, "%s: %s", models[mi].path, e.msg);
+        if (rc != NF_OK)
+            continue;
+        const char *in_name = nf_model_input(m, 0)->name;
+        int n_out = nf_model_n_outputs(m), ok = 1;
+        char why[200] = "";
+        static const int64_t sizes[] = {1, 2, 7, 8, 9, 15, 16, 17, 64, 70};
+        for (size_t si = 0; si < sizeof sizes / sizeof sizes[0] && ok; si++) {
+            int64_t nb = sizes[si];
+            nf_tensor in = {.name = in_name, .dtype = NF_DT_FLOAT, .n_dims = 2, .dims = {nb, models[mi].f}, .data = x};
+            nf_tensor out[2], one[2];
+            static char keep[2][70 * 3 * 8];
+            if (nf_model_run(m, &in, out, &e) != NF_OK) {
+                ok = 0, snprintf(why, sizeof why, "batch %lld: %.150s", (long long)nb, e.msg);
+                break;
+            }
+            size_t row_bytes[2];
+            for (int k = 0; k < n_out; k++) {
+                row_bytes[k] = (size_t)(nf_tensor_count(&out[k]) / nb) * nf_dtype_size(out[k].dtype);
+                if (out[k].dtype != NF_DT_STRING)
+                    memcpy(keep[k], out[k].data, row_bytes[k] * (size_t)nb);
+                else
+                    for (int64_t r = 0; r < nb; r++) /* labels: keep the first byte, enough for "no"/"yes" */
+                        keep[k][r] = ((char **)out[k].data)[r][0];
+            }
+            for (int64_t r = 0; r < nb && ok; r++) {
+                nf_tensor in1 = in;
+                in1.dims[0] = 1;
+                in1.data = x + r * models[mi].f;
+                if (nf_model_run(m, &in1, one, &e) != NF_OK) {
+                    ok = 0, snprintf(why, sizeof why, "row %lld: %.150s", (long long)r, e.msg);
+                    break;
+                }
+                for (int k = 0; k < n_out && ok; k++) {
+                    int same = one[k].dtype != NF_DT_STRING
+                                   ? memcmp(keep[k] + (size_t)r * row_bytes[k], one[k].data, row_bytes[k]) == 0
+                                   : keep[k][r] == ((char **)one[k].data)[0][0];
+                    if (!same)
+                        ok = 0, snprintf(why, sizeof why, "batch %lld row %lld output %d differs alone", (long long)nb,
+                                         (long long)r, k);
+                }
+            }
+        }
+        char name[160];
+        snprintf(name, sizeof name, "ml_ops batches agree with single rows (%s)", models[mi].path);
+        T_CHECK(name, ok, "%s", why);
+        nf_model_free(m);
+    }
+}
+
+/* The fast walks compare integer keys of the floats (ml_trees.c f32_key):
+ * thresholds met exactly, -0 against a 0 threshold, infinities, NaN and
+ * -NaN, the smallest denormals, through twelve trees at a time (7 rows)
+ * and eight rows at a time (14). ok_clf: x0 <= 0.5 ? 10 : x1 <= 0 ? 20 : 30. */
+static void test_fast_edges(void)
+{
+    nf_model *m = load_ok("ok_clf");
+    if (m == NULL)
+        return;
+    const float dn = 1.4e-45f; /* the smallest denormal */
+    float x[14 * 3];
+    const float rows[7][3] = {{0.5f, 0, 0}, {0.50000006f, -0.0f, 0}, {INFINITY, 0.0f, 0}, {-INFINITY, 5, 0},
+                              {NAN, -NAN, 0}, {1, dn, 0}, {-0.0f, -dn, 0}};
+    const int64_t want[7] = {10, 20, 20, 10, 30, 30, 10};
+    for (int r = 0; r < 14; r++)
+        memcpy(x + r * 3, rows[r % 7], sizeof rows[0]);
+    for (int64_t nb = 7; nb <= 14; nb += 7) {
+        nf_tensor out[2];
+        nf_err e;
+        int rc = run3(m, NF_DT_FLOAT, x, nb, out, &e);
+        int ok = rc == NF_OK && out[0].dtype == NF_DT_INT64;
+        for (int64_t r = 0; r < nb && ok; r++)
+            ok = ((const int64_t *)out[0].data)[r] == want[r % 7];
+        char name[80];
+        snprintf(name, sizeof name, "ml_ops fast walk edge values, %lld rows", (long long)nb);
+        T_CHECK(name, ok, "rc %d %s", rc, e.msg);
+    }
+    nf_model_free(m);
+}
+
 static void test_transforms(void)
 {
     /* reference values of the standard normal quantile */
@@ -297,6 +397,8 @@ int main(void)
     test_bad_models();
     test_regressor();
     test_classifiers();
+    test_batches();
+    test_fast_edges();
     test_transforms();
     return T_DONE();
 }
