@@ -246,14 +246,16 @@ fi
 # (--check) without loading anything, and execs fcgi_fixed to serve (so the
 # fixed server's cold start is the serving machinery alone; fcgi_fixed
 # sends no "ready" line on NGINFER_READY_FD, which only delays the script's
-# banner, not serving). The "config" line a worker sends on that pipe (what
-# nginx needs from the configuration) comes from the real worker's --get,
-# as the script itself would ask it, so the fixed start reads the
-# configuration once as nginfer's does.
+# banner, not serving). The "config" line a worker sends on that pipe
+# once it has read its configuration (what nginx needs) fcgi_fixed sends
+# from NGINFER_FIXED_CONFIG: the values the real worker reads from the same
+# file, asked once here, so the fixed start runs no extra program.
 FIXED_BIN=$W/fixed-bin
 mkdir -p "$FIXED_BIN"
+fixed_cfg=$("$BUILD/nginfer-worker" -c "$ROOT/conf/nginfer.cfg" --get listen --get max_body_bytes | tr '\n' ' ') ||
+    die "cannot read listen and max_body_bytes from conf/nginfer.cfg"
 cat >"$FIXED_BIN/nginfer-worker" <<EOF
-#!/bin/bash
+#!/bin/sh
 # written by bench/run.sh: tools/nginfer-serve -b $FIXED_BIN serves bench/fcgi_fixed.c
 for a in "\$@"; do
     case \$a in
@@ -261,12 +263,7 @@ for a in "\$@"; do
     --check) exit 0 ;;
     esac
 done
-if [ -n "\${NGINFER_READY_FD:-}" ]; then
-    v=\$("$BUILD/nginfer-worker" "\$@" --get listen --get max_body_bytes) &&
-        { printf 'config %s %s\\n' \$v >&"\$NGINFER_READY_FD"; } 2>/dev/null
-    exec {NGINFER_READY_FD}>&-
-fi
-exec "$FIXED"
+NGINFER_FIXED_CONFIG="${fixed_cfg% }" exec "$FIXED"
 EOF
 chmod +x "$FIXED_BIN/nginfer-worker"
 
