@@ -189,6 +189,13 @@ static void test_regressor(void)
         rc = run3(m, NF_DT_DOUBLE, xad, 1, out, &e);
         T_CHECK("ml_ops as_tensor double thresholds (double X)", rc == NF_OK && floats_are(&out[0], wad, 1), "rc %d %s", rc,
                 e.msg);
+        /* past the root, node 2 reads feature 1: x1 = 1 -> leaf 4, x1 = -1 -> leaf 3 (a layout that kept
+         * the fast walk's byte offsets for features would read row 1's x1 for row 0) */
+        const double xb[] = {0.2, 1, 0, 0.2, -1, 0};
+        const double wb[] = {4.5, 2.5};
+        rc = run3(m, NF_DT_DOUBLE, xb, 2, out, &e);
+        T_CHECK("ml_ops as_tensor double thresholds, second feature", rc == NF_OK && floats_are(&out[0], wb, 2),
+                "rc %d %s", rc, e.msg);
         nf_model_free(m);
     }
 
