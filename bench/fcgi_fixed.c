@@ -19,10 +19,7 @@
  * SIGTERM (multiwatch) ends it after the requests already sent to it.
  */
 #include <signal.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "../fcgi/conn.h"
 
@@ -51,28 +48,9 @@ static void serve_fixed(FCGX_Request *req, void *ctx)
     FCGX_Finish_r(req);
 }
 
-/* The line a worker sends tools/nginfer-serve on NGINFER_READY_FD once it
- * has read its configuration ("config LISTEN MAX_BODY_BYTES": what nginx
- * needs), from NGINFER_FIXED_CONFIG, which bench/run.sh's wrapper sets to
- * the values the real worker reads from the same file; one write, as the
- * worker does. */
-static void report_config(void)
-{
-    const char *fd_s = getenv("NGINFER_READY_FD"), *vals = getenv("NGINFER_FIXED_CONFIG");
-    if (fd_s == NULL || vals == NULL)
-        return;
-    int fd = atoi(fd_s);
-    char line[512];
-    int n = snprintf(line, sizeof line, "config %s\n", vals);
-    if (fd >= 3 && n > 0 && n < (int)sizeof line)
-        (void)!write(fd, line, (size_t)n);
-    close(fd);
-}
-
 int main(void)
 {
     static nf_conn_loop loop;
-    report_config();
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_term; /* no SA_RESTART: epoll_wait returns EINTR */

@@ -246,14 +246,9 @@ fi
 # (--check) without loading anything, and execs fcgi_fixed to serve (so the
 # fixed server's cold start is the serving machinery alone; fcgi_fixed
 # sends no "ready" line on NGINFER_READY_FD, which only delays the script's
-# banner, not serving). The "config" line a worker sends on that pipe
-# once it has read its configuration (what nginx needs) fcgi_fixed sends
-# from NGINFER_FIXED_CONFIG: the values the real worker reads from the same
-# file, asked once here, so the fixed start runs no extra program.
+# banner, not serving).
 FIXED_BIN=$W/fixed-bin
 mkdir -p "$FIXED_BIN"
-fixed_cfg=$("$BUILD/nginfer-worker" -c "$ROOT/conf/nginfer.cfg" --get listen --get max_body_bytes | tr '\n' ' ') ||
-    die "cannot read listen and max_body_bytes from conf/nginfer.cfg"
 cat >"$FIXED_BIN/nginfer-worker" <<EOF
 #!/bin/sh
 # written by bench/run.sh: tools/nginfer-serve -b $FIXED_BIN serves bench/fcgi_fixed.c
@@ -263,7 +258,7 @@ for a in "\$@"; do
     --check) exit 0 ;;
     esac
 done
-NGINFER_FIXED_CONFIG="${fixed_cfg% }" exec "$FIXED"
+exec "$FIXED"
 EOF
 chmod +x "$FIXED_BIN/nginfer-worker"
 

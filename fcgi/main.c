@@ -15,11 +15,14 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pwd.h>
 #include <sys/resource.h>
 #include <sys/select.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -78,19 +81,20 @@ static void cap_nofile(void)
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: nginfer-worker [-c CONFIG] [-m MODEL] [--check | --get KEY...]\n"
+    fprintf(f, "usage: nginfer-worker [-c CONFIG] [-m MODEL] [--check | [--run-dir DIR] --get KEY...]\n"
                "  run under spawn-fcgi: fd 0 is the FastCGI listening socket\n"
                "  --check    load and warm the model, print one line, exit 0 or 1\n"
                "  --get KEY  print a resolved configuration value (model, workers, listen,\n"
                "             max_body_bytes, max_rows, threads) and exit; repeatable\n"
-               "             (one value per line, in the order asked)\n");
+               "             (one value per line, in the order asked)\n"
+               "  --run-dir DIR  with --get: check DIR as tools/nginfer-serve's run directory\n"
+               "             (made when missing) before printing; exit 3 with the reason\n");
 }
 
 /*
  * Start-up report to tools/nginfer-serve. When NGINFER_READY_FD names an
  * inherited pipe, a worker started to serve writes "loading PID" before it
- * reads the configuration and the model, "config LISTEN MAX_BODY_BYTES"
- * once it has read the configuration, then "ready PID" or "error
+ * reads the configuration and the model, then "ready PID" or "error
  * MESSAGE" (its start-up error, which then does not go to stderr: the
  * script prints the first one as its one line and exits 1), and closes
  * the fd. Each line is one write(2) shorter than PIPE_BUF, so lines of
@@ -150,6 +154,98 @@ static void report_close(void)
  * Taken, the worker waits up to 0.5 s before it exits (SIGTERM ends the
  * wait), so the script stops multiwatch before it forks a replacement that
  * would fail and log the same way. */
+/*
+ * --run-dir DIR (with --get): tools/nginfer-serve's run directory, checked
+ * and made here instead of with stat and mkdir from the script (each exec
+ * costs milliseconds at start). As root, every directory above DIR must
+ * let others through (nginx's workers run as nobody and must reach the
+ * socket); DIR itself, when it exists, must not be writable by its group
+ * or others (the default lives in a shared /tmp under a predictable name:
+ * never write into a directory someone else controls); a missing DIR is
+ * made 0755 (its parents too), then checked again; in the end it must be
+ * a directory, not a link, owned by us. Messages as the script printed
+ * them; 0 when DIR is ready.
+ */
+static int run_dir_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int run_dir_fail(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("nginfer-serve: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    return -1;
+}
+
+/* the checks on the existing parts of dir (see above) */
+static int run_dir_check(const char *dir, int am_root)
+{
+    struct stat st;
+    if (stat(dir, &st) == 0 && (st.st_mode & 022) != 0)
+        return run_dir_fail("%s: writable by others (mode %o); pass a private directory with -r", dir,
+                            (unsigned)(st.st_mode & 07777));
+    if (!am_root)
+        return 0;
+    char up[PATH_MAX];
+    snprintf(up, sizeof up, "%s", dir);
+    for (;;) {
+        char *slash = strrchr(up, '/');
+        if (slash == NULL)
+            break;
+        if (slash == up)
+            slash[1] = '\0'; /* "/" */
+        else
+            *slash = '\0';
+        if (stat(up, &st) == 0 && (st.st_mode & 01) == 0)
+            return run_dir_fail("%s: nobody cannot traverse %s (mode %o); pick a run dir under /tmp with -r", dir, up,
+                                (unsigned)(st.st_mode & 07777));
+        if (strcmp(up, "/") == 0)
+            break;
+    }
+    return 0;
+}
+
+static int run_dir_prepare(const char *dir)
+{
+    int am_root = geteuid() == 0;
+    if (dir[0] != '/' || strlen(dir) >= PATH_MAX - 1)
+        return run_dir_fail("run dir '%s': not an absolute path", dir);
+    if (run_dir_check(dir, am_root) != 0)
+        return -1;
+    struct stat st;
+    if (lstat(dir, &st) != 0) {
+        if (errno != ENOENT)
+            return run_dir_fail("%s: %s", dir, strerror(errno));
+        /* mkdir -p: each missing level, 0755 (umask permitting, as mkdir(1)) */
+        char part[PATH_MAX];
+        snprintf(part, sizeof part, "%s", dir);
+        for (char *q = part + 1;; q++) {
+            if (*q == '/' || *q == '\0') {
+                char c = *q;
+                *q = '\0';
+                if (mkdir(part, 0755) != 0 && errno != EEXIST)
+                    return run_dir_fail("cannot create run dir %s: %s", dir, strerror(errno));
+                *q = c;
+                if (c == '\0')
+                    break;
+            }
+        }
+        if (chmod(dir, 0755) != 0) /* the mode the script gave it (mkdir -m 0755), umask aside */
+            return run_dir_fail("cannot create run dir %s: %s", dir, strerror(errno));
+        if (run_dir_check(dir, am_root) != 0)
+            return -1;
+        if (lstat(dir, &st) != 0)
+            return run_dir_fail("cannot create run dir %s: %s", dir, strerror(errno));
+    }
+    if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid()) {
+        struct passwd *pw = getpwuid(geteuid());
+        return run_dir_fail("%s: not a directory owned by %s; remove it or pass another -r", dir,
+                            pw ? pw->pw_name : "us");
+    }
+    return 0;
+}
+
 static void startup_error(const char *msg)
 {
     if (report("error", msg) != 0) {
@@ -346,7 +442,7 @@ static void serve_one(FCGX_Request *req, void *ctx)
 
 int main(int argc, char **argv)
 {
-    const char *cfg_path = NULL, *model = getenv("NGINFER_MODEL"), *gets[8];
+    const char *cfg_path = NULL, *model = getenv("NGINFER_MODEL"), *gets[8], *run_dir = NULL;
     int check = 0, n_get = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "-c") == 0 && i + 1 < argc)
@@ -355,6 +451,8 @@ int main(int argc, char **argv)
             model = argv[++i];
         else if (strcmp(argv[i], "--check") == 0)
             check = 1;
+        else if (strcmp(argv[i], "--run-dir") == 0 && i + 1 < argc)
+            run_dir = argv[++i];
         else if (strcmp(argv[i], "--get") == 0 && i + 1 < argc) {
             if (n_get == (int)(sizeof gets / sizeof gets[0])) {
                 fprintf(stderr, "nginfer-worker: --get: at most %d keys\n", n_get);
@@ -409,13 +507,9 @@ int main(int argc, char **argv)
             }
         }
     }
-    if (n_get == 0 && !check) {
-        /* what nginx needs from the configuration, so that the serve
-         * script need not run a worker of its own (--get) to learn it:
-         * "config LISTEN MAX_BODY_BYTES", before the model loads */
-        char vals[300];
-        snprintf(vals, sizeof vals, "%s %ld", cfg.listen, cfg.max_body_bytes);
-        report("config", vals);
+    if (run_dir != NULL && run_dir_prepare(run_dir) != 0) {
+        nf_config_free(&cfg);
+        return 3; /* the script prints nothing more */
     }
     for (int k = 0; k < n_get; k++) {
         const char *get = gets[k];

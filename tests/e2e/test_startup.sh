@@ -148,6 +148,33 @@ kill "$holder" 2>/dev/null
 wait "$holder" 2>/dev/null
 t startup/nginx-cannot-bind-cleaned nothing_started "$e2e_tmp/run3" "$port3"
 
+# --- the run dir: checked and made by the worker program (--run-dir) -------------------
+# writable by others: refused, left as it is; made with its parents when
+# missing, 0755; as root, a parent others cannot pass through: refused
+# before anything is made.
+mkdir -p "$e2e_tmp/shared-run" && chmod 0777 "$e2e_tmp/shared-run"
+t startup/run-dir-writable-by-others fails_fast run-dir-writable "writable by others (mode 777)" \
+    -c "$E2E_CONFIG" -b "$E2E_BIN" -m "$model" -p "$port3" -w 1 -r "$e2e_tmp/shared-run"
+made_run_dir() {
+    local d=$e2e_tmp/new/a/run
+    # a corrupt model: the start fails after the run dir is made
+    timeout -k 5 15 "$E2E_SERVE" -c "$E2E_CONFIG" -b "$E2E_BIN" -m "$e2e_tmp/corrupt.onnx" -p "$port3" -w 1 \
+        -r "$d" >"$e2e_tmp/run-dir-made.out" 2>&1 </dev/null
+    [ -d "$d" ] || { why="$d not made"; return 1; }
+    [ "$(stat -c %a "$d")" = 755 ] || { why="$d has mode $(stat -c %a "$d"), want 755"; return 1; }
+    [ "$(stat -c %a "$e2e_tmp/shared-run")" = 777 ] || { why="the refused run dir was changed"; return 1; }
+}
+t startup/run-dir-made-0755 made_run_dir
+if [ "$(id -u)" -eq 0 ]; then
+    mkdir -p "$e2e_tmp/private" && chmod 0700 "$e2e_tmp/private"
+    t startup/run-dir-parent-not-traversable fails_fast run-dir-parent "nobody cannot traverse $e2e_tmp/private (mode 700)" \
+        -c "$E2E_CONFIG" -b "$E2E_BIN" -m "$model" -p "$port3" -w 1 -r "$e2e_tmp/private/run"
+    [ ! -e "$e2e_tmp/private/run" ] && pass startup/run-dir-parent-nothing-made ||
+        fail startup/run-dir-parent-nothing-made "$e2e_tmp/private/run was made"
+else
+    skip startup/run-dir-parent-not-traversable "not root"
+fi
+
 # --- cold-start order: nginx first, requests wait for the model ------------------------
 # A stand-in worker that takes 3 s to "load" (sleeps, then execs the real
 # one; with SLOW_MODEL set, on that model instead).
