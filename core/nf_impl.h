@@ -184,6 +184,14 @@ int nf__wire_check(const void *buf, size_t len, nf_err *err);
  * buf - 32) gets the same message with runs of unpacked repeated scalars
  * packed, *out_len its size (wire.c). */
 int nf__wire_pack(const void *buf, size_t len, void *out, size_t *out_len, nf_err *err);
+/* nf__wire_pack moves long runs of an AttributeProto's floats (7), ints (8)
+ * and strings (9), packed, into its field 12 (reserved in onnx.proto):
+ * protobuf-c keeps that as an unknown field whose first byte names the
+ * source field; the loader decodes it (wire.c, onnx_load.c). */
+#define NF_WIRE_DETACHED 12u
+#define NF_WIRE_ATTR_FLOATS 7u
+#define NF_WIRE_ATTR_INTS 8u
+#define NF_WIRE_ATTR_STRINGS 9u
 /* True when attribute name of a node (domain, op) is read only by its
  * kernel's prepare, never after: the loader lends such INTS / FLOATS from
  * the unpacked message and empties them once prepare is done (ml_trees.c). */

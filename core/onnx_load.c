@@ -367,6 +367,8 @@ static int strings_copy(nf_arena *a, const ProtobufCBinaryData *src, size_t n, c
 typedef struct lent_list {
     nf_attr **at;
     size_t n, cap;
+    void **own; /* arrays decoded from moved runs for lent attributes: freed with the list */
+    size_t n_own, cap_own;
 } lent_list;
 
 static int lent_add(lent_list *l, nf_attr *at)
@@ -391,7 +393,161 @@ static void lent_return(lent_list *l)
         l->at[i]->floats = NULL;
     }
     free(l->at);
+    for (size_t i = 0; i < l->n_own; i++)
+        free(l->own[i]);
+    free(l->own);
     memset(l, 0, sizeof *l);
+}
+
+/* nbytes for an attribute array: from the arena, or (lent) malloc'd and
+ * kept in l to be freed after prepare */
+static void *attr_array(nf_model *m, lent_list *l, size_t nbytes)
+{
+    if (l == NULL)
+        return nf_arena_alloc(&m->arena, nbytes ? nbytes : 1);
+    if (l->n_own == l->cap_own) {
+        size_t cap = l->cap_own ? 2 * l->cap_own : 8;
+        void **p = realloc(l->own, cap * sizeof *p);
+        if (p == NULL)
+            return NULL;
+        l->own = p;
+        l->cap_own = cap;
+    }
+    void *a = malloc(nbytes ? nbytes : 1);
+    if (a != NULL)
+        l->own[l->n_own++] = a;
+    return a;
+}
+
+/* Whether u is a run of field kind (NF_WIRE_ATTR_*) that nf__wire_pack
+ * moved into the attribute's field 12; then *d, *len: its elements.
+ * protobuf-c keeps an unknown field's bytes after the tag, the length
+ * prefix included: the kind byte follows it. */
+static bool moved_chunk(const ProtobufCMessageUnknownField *u, unsigned kind, const uint8_t **d, size_t *len)
+{
+    if (u->tag != NF_WIRE_DETACHED || u->wire_type != PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED)
+        return false;
+    size_t q = 0;
+    while (q < u->len && q < 10 && (u->data[q] & 0x80))
+        q++;
+    q++; /* the last byte of the length */
+    if (q >= u->len || u->data[q] != kind)
+        return false;
+    *d = u->data + q + 1;
+    *len = u->len - q - 1;
+    return true;
+}
+
+/* Element count of the moved runs of kind in ap; -1 when one is malformed
+ * (cannot happen: nf__wire_pack checked every element it moved). */
+static int64_t moved_count(const Onnx__AttributeProto *ap, unsigned kind)
+{
+    int64_t n = 0;
+    for (unsigned i = 0; i < ap->base.n_unknown_fields; i++) {
+        const uint8_t *d;
+        size_t len;
+        if (!moved_chunk(&ap->base.unknown_fields[i], kind, &d, &len))
+            continue;
+        if (kind == NF_WIRE_ATTR_FLOATS) {
+            if (len % 4 != 0)
+                return -1;
+            n += (int64_t)(len / 4);
+        } else if (kind == NF_WIRE_ATTR_INTS) {
+            if (len > 0 && (d[len - 1] & 0x80))
+                return -1;
+            for (size_t k = 0; k < len; k++)
+                n += !(d[k] & 0x80);
+        } else {
+            for (size_t q = 0; q < len; n++) {
+                uint64_t sl = 0;
+                int shift = 0;
+                while (q < len && (d[q] & 0x80) && shift < 63) {
+                    sl |= (uint64_t)(d[q++] & 0x7f) << shift;
+                    shift += 7;
+                }
+                if (q >= len)
+                    return -1;
+                sl |= (uint64_t)d[q++] << shift;
+                if (sl > len - q)
+                    return -1;
+                q += (size_t)sl;
+            }
+        }
+    }
+    return n;
+}
+
+/* Appends the moved runs of kind to dst (ints: int64_t, floats: float,
+ * strings: char * copies in the arena, a repeated value sharing one copy
+ * as strings_copy does); moved_count has checked them. */
+static int moved_copy(nf_model *m, const Onnx__AttributeProto *ap, unsigned kind, void *dst)
+{
+    int64_t *di = dst;
+    float *df = dst;
+    char **ds = dst;
+    enum { N_RECENT = 4 };
+    const char *recent[N_RECENT];
+    size_t recent_len[N_RECENT], n_recent = 0, next = 0;
+    for (unsigned i = 0; i < ap->base.n_unknown_fields; i++) {
+        const uint8_t *d;
+        size_t len;
+        if (!moved_chunk(&ap->base.unknown_fields[i], kind, &d, &len))
+            continue;
+        if (kind == NF_WIRE_ATTR_FLOATS) {
+            for (size_t k = 0; k < len; k += 4) { /* fixed32, little-endian on the wire */
+                uint32_t b = (uint32_t)d[k] | (uint32_t)d[k + 1] << 8 | (uint32_t)d[k + 2] << 16 | (uint32_t)d[k + 3] << 24;
+                memcpy(df++, &b, 4);
+            }
+        } else if (kind == NF_WIRE_ATTR_INTS) {
+            for (size_t q = 0; q < len;) {
+                if (d[q] < 0x80) { /* ids and counts: one byte */
+                    *di++ = d[q++];
+                    continue;
+                }
+                uint64_t v = 0;
+                int shift = 0;
+                while (d[q] & 0x80) {
+                    if (shift < 64)
+                        v |= (uint64_t)(d[q] & 0x7f) << shift;
+                    shift += 7;
+                    q++;
+                }
+                if (shift < 64)
+                    v |= (uint64_t)d[q] << shift;
+                q++;
+                *di++ = (int64_t)v; /* int64 varints are two's complement */
+            }
+        } else {
+            for (size_t q = 0; q < len;) {
+                uint64_t sl = 0;
+                int shift = 0;
+                while (d[q] & 0x80) {
+                    sl |= (uint64_t)(d[q++] & 0x7f) << shift;
+                    shift += 7;
+                }
+                sl |= (uint64_t)d[q++] << shift;
+                const char *str = (const char *)d + q;
+                size_t j = 0;
+                while (j < n_recent && !(recent_len[j] == sl && (sl == 0 || memcmp(recent[j], str, sl) == 0)))
+                    j++;
+                if (j < n_recent) {
+                    *ds++ = (char *)recent[j];
+                } else {
+                    char *c = nf_arena_strndup(&m->arena, str, (size_t)sl);
+                    if (c == NULL)
+                        return NF_ENOMEM;
+                    *ds++ = c;
+                    recent[next] = c;
+                    recent_len[next] = (size_t)sl;
+                    next = (next + 1) % N_RECENT;
+                    if (n_recent < N_RECENT)
+                        n_recent++;
+                }
+                q += (size_t)sl;
+            }
+        }
+    }
+    return NF_OK;
 }
 
 /* Converts one attribute into at (strings, arrays and tensors copied into
@@ -404,6 +560,7 @@ static int attr_convert(nf_model *m, const Onnx__AttributeProto *ap, nf_attr *at
                         const char *dir, lent_list *lent, nf_err *err)
 {
     nf_arena *a = &m->arena;
+    int64_t moved;
     at->name = nf_arena_strdup(a, ap->name ? ap->name : "");
     if (at->name == NULL)
         return nf_err_set(err, NF_ENOMEM, "out of memory");
@@ -421,6 +578,20 @@ static int attr_convert(nf_model *m, const Onnx__AttributeProto *ap, nf_attr *at
         break;
     case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOATS:
         at->n = (int64_t)ap->n_floats;
+        if ((moved = moved_count(ap, NF_WIRE_ATTR_FLOATS)) != 0) {
+            if (moved < 0)
+                return nf_err_set(err, NF_EMODEL, "node '%s': attribute '%s': malformed floats", node_name, at->name);
+            at->floats = attr_array(m, lent, (size_t)(at->n + moved) * sizeof(float));
+            if (at->floats == NULL)
+                return nf_err_set(err, NF_ENOMEM, "out of memory");
+            if (ap->n_floats)
+                memcpy(at->floats, ap->floats, ap->n_floats * sizeof(float));
+            moved_copy(m, ap, NF_WIRE_ATTR_FLOATS, at->floats + at->n);
+            at->n += moved;
+            if (lent != NULL && lent_add(lent, at) != NF_OK)
+                return nf_err_set(err, NF_ENOMEM, "out of memory");
+            break;
+        }
         if (lent != NULL && ap->n_floats > 0) {
             at->floats = ap->floats;
             if (lent_add(lent, at) != NF_OK)
@@ -435,6 +606,20 @@ static int attr_convert(nf_model *m, const Onnx__AttributeProto *ap, nf_attr *at
         break;
     case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS:
         at->n = (int64_t)ap->n_ints;
+        if ((moved = moved_count(ap, NF_WIRE_ATTR_INTS)) != 0) {
+            if (moved < 0)
+                return nf_err_set(err, NF_EMODEL, "node '%s': attribute '%s': malformed ints", node_name, at->name);
+            at->ints = attr_array(m, lent, (size_t)(at->n + moved) * sizeof(int64_t));
+            if (at->ints == NULL)
+                return nf_err_set(err, NF_ENOMEM, "out of memory");
+            if (ap->n_ints)
+                memcpy(at->ints, ap->ints, ap->n_ints * sizeof(int64_t));
+            moved_copy(m, ap, NF_WIRE_ATTR_INTS, at->ints + at->n);
+            at->n += moved;
+            if (lent != NULL && lent_add(lent, at) != NF_OK)
+                return nf_err_set(err, NF_ENOMEM, "out of memory");
+            break;
+        }
         if (lent != NULL && ap->n_ints > 0) {
             at->ints = ap->ints;
             if (lent_add(lent, at) != NF_OK)
@@ -448,11 +633,14 @@ static int attr_convert(nf_model *m, const Onnx__AttributeProto *ap, nf_attr *at
             memcpy(at->ints, ap->ints, ap->n_ints * sizeof(int64_t));
         break;
     case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRINGS:
-        at->n = (int64_t)ap->n_strings;
-        at->strings = nf_arena_alloc(a, (ap->n_strings + 1) * sizeof(char *));
+        if ((moved = moved_count(ap, NF_WIRE_ATTR_STRINGS)) < 0)
+            return nf_err_set(err, NF_EMODEL, "node '%s': attribute '%s': malformed strings", node_name, at->name);
+        at->n = (int64_t)ap->n_strings + moved;
+        at->strings = nf_arena_alloc(a, ((size_t)at->n + 1) * sizeof(char *));
         if (at->strings == NULL)
             return nf_err_set(err, NF_ENOMEM, "out of memory");
-        if (strings_copy(a, ap->strings, ap->n_strings, at->strings) != NF_OK)
+        if (strings_copy(a, ap->strings, ap->n_strings, at->strings) != NF_OK ||
+            (moved > 0 && moved_copy(m, ap, NF_WIRE_ATTR_STRINGS, at->strings + ap->n_strings) != NF_OK))
             return nf_err_set(err, NF_ENOMEM, "out of memory");
         break;
     case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__TENSOR: {

@@ -15,6 +15,19 @@
  * dispatch, a copy) against ~20 for an element of a packed field. Parsers
  * must read both encodings alike (protobuf.dev "Encoding", packed repeated
  * fields), so the rewrite changes cost, never meaning.
+ *
+ * Long runs of an AttributeProto's ints, floats or strings (a tree
+ * ensemble's node arrays: 50k-900k elements each) go further: they are
+ * moved, packed, into field 12 of the attribute (reserved in onnx.proto,
+ * so protobuf-c keeps it as one unknown field, a single copy of bytes)
+ * behind a byte naming the field they came from, and the loader decodes
+ * them itself (onnx_load.c, NF_WIRE_DETACHED): protobuf-c's per-element
+ * work (a scanned-member record, a dispatch; an allocation and a copy per
+ * string) was 25M of the 62M instructions of loading the default forest.
+ * A field 12 already in the input is dropped (it has no meaning in ONNX),
+ * so only ours reach the loader. Once a field is moved in an attribute,
+ * its later runs are moved too, so the loader reads the field as the
+ * elements protobuf-c kept followed by the moved runs in order.
  */
 #include <string.h>
 
@@ -62,6 +75,7 @@ static size_t put_varint(uint8_t *o, uint64_t v)
 /* One open message. The output fields are used only when writing. */
 typedef struct frame {
     const ProtobufCMessageDescriptor *desc;
+    unsigned moved;  /* AttributeProto: bit f set once field f (7, 8, 9) was moved to field 12 */
     size_t end;      /* input offset just past the message */
     size_t len_at;   /* output offset of its length prefix */
     size_t len_room; /* bytes the input's length prefix took: the rewritten one fits */
@@ -219,6 +233,104 @@ static int pack_run(const uint8_t *p, size_t end, size_t at, uint64_t key, size_
     return NF_OK;
 }
 
+/* An AttributeProto field whose runs are moved (see the file comment),
+ * from this many elements on. */
+#define NF_WIRE_MOVE_MIN 16
+
+/* Whether at least NF_WIRE_MOVE_MIN - 1 more length-delimited elements
+ * with one-byte tag kb follow at q (a bounded look ahead). */
+static size_t count_run(const uint8_t *p, size_t end, size_t q, uint8_t kb)
+{
+    size_t k = 0;
+    while (k < NF_WIRE_MOVE_MIN && q < end && p[q] == kb) {
+        size_t r = q + 1;
+        uint64_t n;
+        if (read_varint(p, end, &r, &n) != 0 || n > end - r)
+            break;
+        q = r + (size_t)n;
+        k++;
+    }
+    return k;
+}
+
+
+static bool movable_field(const frame *f, uint32_t field)
+{
+    return f->desc == &onnx__attribute_proto__descriptor &&
+           (field == NF_WIRE_ATTR_FLOATS || field == NF_WIRE_ATTR_INTS || field == NF_WIRE_ATTR_STRINGS);
+}
+
+/* Turns the packed field pack_run wrote at out[op, *op_end) (tag, length,
+ * payload) into field 12 (tag, length, the source field's number, the
+ * payload). Grows it by one or two bytes: only when that stays behind the
+ * input not yet read (in place), *op_end <= in_pos after the move; else 1
+ * and nothing changed. */
+static int move_packed(uint8_t *out, size_t op, size_t *op_end, size_t in_pos, uint32_t field)
+{
+    size_t q = op + 1, payload = 0; /* ONNX's attribute tags are one byte */
+    int shift = 0;
+    while (out[q] & 0x80) {
+        payload |= (size_t)(out[q] & 0x7f) << shift;
+        shift += 7;
+        q++;
+    }
+    payload |= (size_t)out[q] << shift;
+    q++;
+    uint8_t hdr[12];
+    size_t h = 0;
+    hdr[h++] = (uint8_t)((NF_WIRE_DETACHED << 3) | 2);
+    h += put_varint(hdr + h, payload + 1);
+    hdr[h++] = (uint8_t)field;
+    size_t old_h = q - op, new_end = op + h + payload;
+    if (new_end > in_pos)
+        return 1;
+    memmove(out + op + h, out + q, payload);
+    memcpy(out + op, hdr, h);
+    (void)old_h;
+    *op_end = new_end;
+    return 0;
+}
+
+/* Moves the run of strings (field 9, one-byte tag kb) starting with the
+ * tag at input offset at (*pos just past that tag) into field 12 at out +
+ * op: the tag, room for the length, 9, then each element's length and
+ * bytes as they were. Stops before the first field that is not another
+ * such string; each element passes the checks the main loop makes (its
+ * length within the message). 1 when it cannot be written behind the
+ * input (in place), nothing consumed. */
+static int move_strings(const uint8_t *p, size_t end, size_t at, uint8_t kb, size_t *pos, uint8_t *out, size_t op,
+                        size_t *op_end, nf_err *err)
+{
+    size_t room = varint_len(end - at + 1);
+    if (op + 2 + room > at + 1)
+        return 1;
+    uint8_t *d0 = out + op + 1 + room, *d = d0;
+    *d++ = NF_WIRE_ATTR_STRINGS;
+    size_t q = *pos;
+    for (;;) {
+        size_t s = q;
+        uint64_t n;
+        if (read_varint(p, end, &q, &n) != 0 || n > end - q)
+            return nf_err_set(err, NF_EMODEL,
+                              "not a valid ONNX model: field 9 at byte %zu claims more bytes than remain (file truncated?)",
+                              s - 1);
+        q += (size_t)n;
+        memmove(d, p + s, q - s); /* d trails p + s: the tags dropped */
+        d += q - s;
+        if (q == end || p[q] != kb)
+            break;
+        q++;
+    }
+    *pos = q;
+    size_t payload = (size_t)(d - d0);
+    out[op] = (uint8_t)((NF_WIRE_DETACHED << 3) | 2);
+    size_t l = put_varint(out + op + 1, payload);
+    if (l < room)
+        memmove(out + op + 1 + l, d0, payload);
+    *op_end = op + 1 + l + payload;
+    return 0;
+}
+
 /* Ends the message of f: writes its new length where the old prefix was,
  * moving the content down when the minimal prefix is shorter. */
 static size_t close_frame(uint8_t *out, size_t op, const frame *f)
@@ -283,6 +395,9 @@ int nf__wire_pack(const void *buf, size_t len, void *outv, size_t *out_len, nf_e
         if (field == 0 || (key >> 3) > 0x1fffffff)
             return nf_err_set(err, NF_EMODEL, "not a valid ONNX model: bad field number at byte %zu", at);
         uint64_t n;
+        /* a field 12 in the input means nothing in ONNX: dropped, so the
+         * only ones the loader sees are the moved runs */
+        const bool drop = out != NULL && field == NF_WIRE_DETACHED && fr->desc == &onnx__attribute_proto__descriptor;
         switch (wt) {
         case 0: /* varint */
         case 1: /* 64-bit */
@@ -293,6 +408,19 @@ int nf__wire_pack(const void *buf, size_t len, void *outv, size_t *out_len, nf_e
                 int rc = pack_run(p, end, at, key, &pos, out, op, &op_end, &n_el, err);
                 if (rc != NF_OK)
                     return rc;
+                if (movable_field(fr, field) && key < 0x80 &&
+                    (n_el >= NF_WIRE_MOVE_MIN || (fr->moved & (1u << field)))) {
+                    if (move_packed(out, op, &op_end, pos, field) != 0) {
+                        if (fr->moved & (1u << field)) /* never seen from a protobuf serializer */
+                            return nf_err_set(err, NF_EUNSUPPORTED, "ONNX model: an attribute's field %u comes in "
+                                              "runs split by other fields at byte %zu, which nginfer does not read", field, at);
+                    } else {
+                        fr->moved |= 1u << field;
+                        op = op_end;
+                        lit = pos;
+                        break;
+                    }
+                }
                 if (n_el >= 2) { /* else the one element stays in the literal bytes */
                     op = op_end;
                     lit = pos;
@@ -303,6 +431,10 @@ int nf__wire_pack(const void *buf, size_t len, void *outv, size_t *out_len, nf_e
                 int rc = skip_scalar(p, end, &pos, wt, at, err);
                 if (rc != NF_OK)
                     return rc;
+            }
+            if (drop) {
+                FLUSH(at);
+                lit = pos;
             }
             break;
         case 2: { /* length-delimited: bytes, string, packed, or a message */
@@ -322,12 +454,39 @@ int nf__wire_pack(const void *buf, size_t len, void *outv, size_t *out_len, nf_e
                 c->end = pos + (size_t)n;
                 c->last_field = 0; /* field 0 never looks up */
                 c->last_fd = NULL;
+                c->moved = 0;
                 if (out) {
                     FLUSH(pre);
                     c->len_at = op;
                     c->len_room = pos - pre;
                     op += c->len_room;
                     lit = pos;
+                }
+            } else if (drop) {
+                FLUSH(at);
+                pos += (size_t)n;
+                lit = pos;
+            } else if (out != NULL && field != NF_WIRE_ATTR_STRINGS && movable_field(fr, field) &&
+                       (fr->moved & (1u << field))) {
+                /* packed elements after moved ones: the loader would put them first */
+                return nf_err_set(err, NF_EUNSUPPORTED, "ONNX model: an attribute's field %u comes in runs split by "
+                                  "other fields at byte %zu, which nginfer does not read", field, at);
+            } else if (out != NULL && field == NF_WIRE_ATTR_STRINGS && key < 0x80 && movable_field(fr, field) &&
+                       ((fr->moved & (1u << field)) || count_run(p, end, pos + (size_t)n, (uint8_t)key) + 1 >= NF_WIRE_MOVE_MIN)) {
+                size_t op_end = op, q = pre;
+                FLUSH(at);
+                int rc = move_strings(p, end, at, (uint8_t)key, &q, out, op, &op_end, err);
+                if (rc < 0 || rc > 1)
+                    return rc;
+                if (rc == 1) {
+                    if (fr->moved & (1u << field))
+                        return nf_err_set(err, NF_EUNSUPPORTED, "ONNX model: an attribute's field %u comes in runs "
+                                          "split by other fields at byte %zu, which nginfer does not read", field, at);
+                    pos += (size_t)n; /* left as it is */
+                } else {
+                    fr->moved |= 1u << field;
+                    op = op_end;
+                    pos = lit = q;
                 }
             } else {
                 pos += (size_t)n;

@@ -14,6 +14,65 @@
 #include "onnx.pb-c.h"
 
 /* ---- malloc counting (not under sanitizers, which own malloc) ---------- */
+/* The runs nf__wire_pack moved into an attribute's field 12 (kind byte,
+ * then the packed elements) put back where protobuf-c reads them, for the
+ * top-level graph's nodes: then the message is the original one (the
+ * loader reads moved runs after the kept ones, in order: onnx_load.c). */
+static int restore_moved(Onnx__ModelProto *mp)
+{
+    for (size_t i = 0; mp->graph && i < mp->graph->n_node; i++) {
+        Onnx__NodeProto *np = mp->graph->node[i];
+        for (size_t j = 0; j < np->n_attribute; j++) {
+            Onnx__AttributeProto *ap = np->attribute[j];
+            for (unsigned k = 0; k < ap->base.n_unknown_fields; k++) {
+                ProtobufCMessageUnknownField *u = &ap->base.unknown_fields[k];
+                if (u->tag != NF_WIRE_DETACHED)
+                    return -1;
+                size_t q = 0;
+                while (u->data[q] & 0x80)
+                    q++;
+                q++;
+                unsigned kind = u->data[q++];
+                const uint8_t *d = u->data + q;
+                size_t len = u->len - q;
+                for (size_t r = 0; r < len;) {
+                    uint64_t v = 0;
+                    int sh = 0;
+                    if (kind == NF_WIRE_ATTR_FLOATS) {
+                        float f;
+                        memcpy(&f, d + r, 4);
+                        r += 4;
+                        ap->floats = realloc(ap->floats, (ap->n_floats + 1) * sizeof(float));
+                        ap->floats[ap->n_floats++] = f;
+                        continue;
+                    }
+                    while (d[r] & 0x80) {
+                        v |= (uint64_t)(d[r++] & 0x7f) << sh;
+                        sh += 7;
+                    }
+                    v |= (uint64_t)d[r++] << sh;
+                    if (kind == NF_WIRE_ATTR_INTS) {
+                        ap->ints = realloc(ap->ints, (ap->n_ints + 1) * sizeof(int64_t));
+                        ap->ints[ap->n_ints++] = (int64_t)v;
+                    } else {
+                        ap->strings = realloc(ap->strings, (ap->n_strings + 1) * sizeof(ProtobufCBinaryData));
+                        ProtobufCBinaryData *bd = &ap->strings[ap->n_strings++];
+                        bd->len = (size_t)v;
+                        bd->data = malloc(v + 1);
+                        memcpy(bd->data, d + r, (size_t)v);
+                        r += (size_t)v;
+                    }
+                }
+                free(u->data);
+            }
+            free(ap->base.unknown_fields);
+            ap->base.unknown_fields = NULL;
+            ap->base.n_unknown_fields = 0;
+        }
+    }
+    return 0;
+}
+
 #if defined(__SANITIZE_ADDRESS__)
 #define COUNTING 0
 #else
@@ -131,7 +190,12 @@ int main(void)
         rc = nf__wire_pack(model, len, packed, &plen, &err);
         Onnx__ModelProto *a = onnx__model_proto__unpack(NULL, len, (const uint8_t *)model);
         Onnx__ModelProto *b = rc == NF_OK ? onnx__model_proto__unpack(NULL, plen, packed) : NULL;
-        int same = 0;
+        int same = 0, moved = 0;
+        for (size_t i = 0; b && b->graph && i < b->graph->n_node; i++)
+            for (size_t j = 0; j < b->graph->node[i]->n_attribute; j++)
+                moved += (int)b->graph->node[i]->attribute[j]->base.n_unknown_fields;
+        if (b && restore_moved(b) != 0)
+            b = NULL; /* an unknown field that is not ours */
         if (a && b) { /* protobuf-c's own encoding of both: equal iff the messages are */
             size_t sa = onnx__model_proto__get_packed_size(a), sb = onnx__model_proto__get_packed_size(b);
             unsigned char *ea = malloc(sa + 1), *eb = malloc(sb + 1);
@@ -143,6 +207,7 @@ int main(void)
         }
         T_CHECK("packed model is the same message, smaller", rc == NF_OK && same && plen < len * 9 / 10,
                 "rc %d, same %d, %zu -> %zu bytes", rc, same, len, plen);
+        T_CHECK("packing moves the tree's node arrays out of protobuf-c's way", moved >= 10, "%d attributes moved", moved);
         /* in place, as nf_model_load does it: the file 32 bytes into the output */
         unsigned char *inplace = malloc(len + 32);
         size_t ilen = 0;
