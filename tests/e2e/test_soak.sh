@@ -164,12 +164,15 @@ t soak/stop serve_stop_check "$serve_pid" "$run_dir"
 # =========================================================================================
 # NGINFER_MAX_INFLIGHT=4: the cap answers 429, /ping passes.
 # =========================================================================================
-# Four 100,000-row requests (0.5-2 s each) hold the 4 slots; a fifth gets a
+# Four 100,000-row requests uploaded slowly hold the 4 slots; a fifth gets a
 # JSON 429 with Retry-After at once; /ping still gets its 200.
 cap_full() {
     local i pids=() out st hdr
     for i in 1 2 3 4; do
-        curl -s --noproxy '*' -o /dev/null -w '%{http_code}\n' --max-time 20 -H 'Content-Type: text/csv' \
+        # uploaded at 2 MB/s: in flight for ~2.5 s whatever the worker's
+        # speed (nginx counts a request from its headers on; a 100,000-row
+        # request alone now takes ~0.16 s, less than the wait below)
+        curl -s --noproxy '*' -o /dev/null -w '%{http_code}\n' --max-time 20 --limit-rate 2M -H 'Content-Type: text/csv' \
             --data-binary "@$e2e_tmp/r100k.csv" "$base/invocations" >"$e2e_tmp/cap.$i" 2>/dev/null &
         pids+=($!)
     done

@@ -24,6 +24,7 @@ static int restore_moved(Onnx__ModelProto *mp)
         Onnx__NodeProto *np = mp->graph->node[i];
         for (size_t j = 0; j < np->n_attribute; j++) {
             Onnx__AttributeProto *ap = np->attribute[j];
+            size_t cap_f = ap->n_floats, cap_i = ap->n_ints, cap_s = ap->n_strings; /* protobuf-c's: exact */
             for (unsigned k = 0; k < ap->base.n_unknown_fields; k++) {
                 ProtobufCMessageUnknownField *u = &ap->base.unknown_fields[k];
                 if (u->tag != NF_WIRE_DETACHED)
@@ -42,7 +43,8 @@ static int restore_moved(Onnx__ModelProto *mp)
                         float f;
                         memcpy(&f, d + r, 4);
                         r += 4;
-                        ap->floats = realloc(ap->floats, (ap->n_floats + 1) * sizeof(float));
+                        if (ap->n_floats == cap_f)
+                            ap->floats = realloc(ap->floats, (cap_f = 2 * cap_f + 16) * sizeof(float));
                         ap->floats[ap->n_floats++] = f;
                         continue;
                     }
@@ -52,10 +54,12 @@ static int restore_moved(Onnx__ModelProto *mp)
                     }
                     v |= (uint64_t)d[r++] << sh;
                     if (kind == NF_WIRE_ATTR_INTS) {
-                        ap->ints = realloc(ap->ints, (ap->n_ints + 1) * sizeof(int64_t));
+                        if (ap->n_ints == cap_i)
+                            ap->ints = realloc(ap->ints, (cap_i = 2 * cap_i + 16) * sizeof(int64_t));
                         ap->ints[ap->n_ints++] = (int64_t)v;
                     } else {
-                        ap->strings = realloc(ap->strings, (ap->n_strings + 1) * sizeof(ProtobufCBinaryData));
+                        if (ap->n_strings == cap_s)
+                            ap->strings = realloc(ap->strings, (cap_s = 2 * cap_s + 16) * sizeof(ProtobufCBinaryData));
                         ProtobufCBinaryData *bd = &ap->strings[ap->n_strings++];
                         bd->len = (size_t)v;
                         bd->data = malloc(v + 1);
