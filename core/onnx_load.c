@@ -438,6 +438,16 @@ static bool moved_chunk(const ProtobufCMessageUnknownField *u, unsigned kind, co
     return true;
 }
 
+static bool has_moved(const Onnx__AttributeProto *ap, unsigned kind)
+{
+    const uint8_t *d;
+    size_t len;
+    for (unsigned i = 0; i < ap->base.n_unknown_fields; i++)
+        if (moved_chunk(&ap->base.unknown_fields[i], kind, &d, &len))
+            return true;
+    return false;
+}
+
 /* Element count of the moved runs of kind in ap; -1 when one is malformed
  * (cannot happen: nf__wire_pack checked every element it moved). */
 static int64_t moved_count(const Onnx__AttributeProto *ap, unsigned kind)
@@ -550,6 +560,29 @@ static int moved_copy(nf_model *m, const Onnx__AttributeProto *ap, unsigned kind
     return NF_OK;
 }
 
+/* at (FLOATS or INTS, at->n elements kept by protobuf-c in kept) with
+ * the runs of kind moved past protobuf-c appended: the array in *dst,
+ * lent like the message's own when lent != NULL. */
+static int moved_attach(nf_model *m, const Onnx__AttributeProto *ap, nf_attr *at, unsigned kind, const void *kept,
+                        size_t esz, void **dst, const char *node_name, lent_list *lent, nf_err *err)
+{
+    int64_t moved = moved_count(ap, kind);
+    if (moved < 0)
+        return nf_err_set(err, NF_EMODEL, "node '%s': attribute '%s': malformed %s", node_name, at->name,
+                          kind == NF_WIRE_ATTR_INTS ? "ints" : "floats");
+    char *a = attr_array(m, lent, (size_t)(at->n + moved) * esz);
+    if (a == NULL)
+        return nf_err_set(err, NF_ENOMEM, "out of memory");
+    if (at->n > 0)
+        memcpy(a, kept, (size_t)at->n * esz);
+    moved_copy(m, ap, kind, a + (size_t)at->n * esz);
+    *dst = a;
+    at->n += moved;
+    if (lent != NULL && lent_add(lent, at) != NF_OK)
+        return nf_err_set(err, NF_ENOMEM, "out of memory");
+    return NF_OK;
+}
+
 /* Converts one attribute into at (strings, arrays and tensors copied into
  * the model arena). With lent != NULL the attribute is one only its
  * kernel's prepare reads (nf__attr_prepare_only): INTS and FLOATS then
@@ -578,20 +611,9 @@ static int attr_convert(nf_model *m, const Onnx__AttributeProto *ap, nf_attr *at
         break;
     case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOATS:
         at->n = (int64_t)ap->n_floats;
-        if ((moved = moved_count(ap, NF_WIRE_ATTR_FLOATS)) != 0) {
-            if (moved < 0)
-                return nf_err_set(err, NF_EMODEL, "node '%s': attribute '%s': malformed floats", node_name, at->name);
-            at->floats = attr_array(m, lent, (size_t)(at->n + moved) * sizeof(float));
-            if (at->floats == NULL)
-                return nf_err_set(err, NF_ENOMEM, "out of memory");
-            if (ap->n_floats)
-                memcpy(at->floats, ap->floats, ap->n_floats * sizeof(float));
-            moved_copy(m, ap, NF_WIRE_ATTR_FLOATS, at->floats + at->n);
-            at->n += moved;
-            if (lent != NULL && lent_add(lent, at) != NF_OK)
-                return nf_err_set(err, NF_ENOMEM, "out of memory");
-            break;
-        }
+        if (has_moved(ap, NF_WIRE_ATTR_FLOATS))
+            return moved_attach(m, ap, at, NF_WIRE_ATTR_FLOATS, ap->floats, sizeof(float), (void **)&at->floats,
+                                node_name, lent, err);
         if (lent != NULL && ap->n_floats > 0) {
             at->floats = ap->floats;
             if (lent_add(lent, at) != NF_OK)
@@ -606,20 +628,9 @@ static int attr_convert(nf_model *m, const Onnx__AttributeProto *ap, nf_attr *at
         break;
     case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS:
         at->n = (int64_t)ap->n_ints;
-        if ((moved = moved_count(ap, NF_WIRE_ATTR_INTS)) != 0) {
-            if (moved < 0)
-                return nf_err_set(err, NF_EMODEL, "node '%s': attribute '%s': malformed ints", node_name, at->name);
-            at->ints = attr_array(m, lent, (size_t)(at->n + moved) * sizeof(int64_t));
-            if (at->ints == NULL)
-                return nf_err_set(err, NF_ENOMEM, "out of memory");
-            if (ap->n_ints)
-                memcpy(at->ints, ap->ints, ap->n_ints * sizeof(int64_t));
-            moved_copy(m, ap, NF_WIRE_ATTR_INTS, at->ints + at->n);
-            at->n += moved;
-            if (lent != NULL && lent_add(lent, at) != NF_OK)
-                return nf_err_set(err, NF_ENOMEM, "out of memory");
-            break;
-        }
+        if (has_moved(ap, NF_WIRE_ATTR_INTS))
+            return moved_attach(m, ap, at, NF_WIRE_ATTR_INTS, ap->ints, sizeof(int64_t), (void **)&at->ints, node_name,
+                                lent, err);
         if (lent != NULL && ap->n_ints > 0) {
             at->ints = ap->ints;
             if (lent_add(lent, at) != NF_OK)
