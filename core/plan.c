@@ -253,6 +253,17 @@ static int run_planning(nf_model *m, nf_err *err)
         if (rc != NF_OK)
             return rc;
     }
+    /* A graph output named as a node's output that its operator does not
+     * compute (a Squeeze listed with two outputs: found by fuzz_onnx) was
+     * never set: refused, naming the node, instead of answering nothing. */
+    for (int i = 0; i < m->n_outputs; i++) {
+        const nf_value *v = &m->values[m->outputs[i]];
+        if (nf_dtype_size(v->dtype) == 0 && v->producer >= 0) {
+            const nf_node *n = &m->nodes[v->producer];
+            return nf_node_err(err, NF_EMODEL, n, "graph output '%s' is an output this operator does not compute",
+                               v->name);
+        }
+    }
     return NF_OK;
 }
 
