@@ -365,32 +365,39 @@ static int strings_copy(nf_arena *a, const ProtobufCBinaryData *src, size_t n, c
 /* Attribute arrays lent from the unpacked message instead of copied (see
  * attr_convert); lent_return empties them before the message is freed. */
 typedef struct lent_list {
-    nf_attr **at;
+    void **at; /* nf_attr * */
     size_t n, cap;
     void **own; /* arrays decoded from moved runs for lent attributes: freed with the list */
     size_t n_own, cap_own;
 } lent_list;
 
+/* Appends p to the pointer array *v (n used, cap allocated). */
+static int ptr_push(void ***v, size_t *n, size_t *cap, void *p)
+{
+    if (*n == *cap) {
+        size_t c = *cap ? 2 * *cap : 16;
+        void **g = realloc(*v, c * sizeof *g);
+        if (g == NULL)
+            return NF_ENOMEM;
+        *v = g;
+        *cap = c;
+    }
+    (*v)[(*n)++] = p;
+    return NF_OK;
+}
+
 static int lent_add(lent_list *l, nf_attr *at)
 {
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? 2 * l->cap : 16;
-        nf_attr **p = realloc(l->at, cap * sizeof *p);
-        if (p == NULL)
-            return NF_ENOMEM;
-        l->at = p;
-        l->cap = cap;
-    }
-    l->at[l->n++] = at;
-    return NF_OK;
+    return ptr_push(&l->at, &l->n, &l->cap, at);
 }
 
 static void lent_return(lent_list *l)
 {
     for (size_t i = 0; i < l->n; i++) {
-        l->at[i]->n = 0;
-        l->at[i]->ints = NULL;
-        l->at[i]->floats = NULL;
+        nf_attr *at = l->at[i];
+        at->n = 0;
+        at->ints = NULL;
+        at->floats = NULL;
     }
     free(l->at);
     for (size_t i = 0; i < l->n_own; i++)
@@ -405,17 +412,11 @@ static void *attr_array(nf_model *m, lent_list *l, size_t nbytes)
 {
     if (l == NULL)
         return nf_arena_alloc(&m->arena, nbytes ? nbytes : 1);
-    if (l->n_own == l->cap_own) {
-        size_t cap = l->cap_own ? 2 * l->cap_own : 8;
-        void **p = realloc(l->own, cap * sizeof *p);
-        if (p == NULL)
-            return NULL;
-        l->own = p;
-        l->cap_own = cap;
-    }
     void *a = malloc(nbytes ? nbytes : 1);
-    if (a != NULL)
-        l->own[l->n_own++] = a;
+    if (a != NULL && ptr_push(&l->own, &l->n_own, &l->cap_own, a) != NF_OK) {
+        free(a);
+        return NULL;
+    }
     return a;
 }
 
